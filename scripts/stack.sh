@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The local stack: RabbitMQ, FerretDB (MongoDB wire protocol, SQLite backend) and stripe-mock.
+#   stack.sh install   install what is missing (idempotent)
+#   stack.sh up        start what is not already answering, wait until each answers
+#   stack.sh down      stop what `up` started
+#   stack.sh status    say what answers
+#   stack.sh rabbitmqctl ARGS...   run rabbitmqctl against the local node
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="${LIVEVOTE_STACK_DIR:-$ROOT/.stack}"
+TOOLS="${LIVEVOTE_TOOLS_DIR:-$HOME/.local/share/livevote/bin}"
+FERRETDB_VERSION="v1.24.2"
+RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
+MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
+STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
+
+export RABBITMQ_NODENAME="livevote@localhost"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="$RABBITMQ_PORT"
+export RABBITMQ_DIST_PORT=$((RABBITMQ_PORT + 20000))
+export RABBITMQ_MNESIA_BASE="$STATE/rabbitmq/mnesia"
+export RABBITMQ_LOG_BASE="$STATE/rabbitmq/log"
+export RABBITMQ_CONFIG_FILE="$STATE/rabbitmq/rabbitmq"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbitmq/enabled_plugins"
+export RABBITMQ_PID_FILE="$STATE/run/rabbitmq.pid"
+export ERL_EPMD_ADDRESS=127.0.0.1
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+
+# Run the server and CLI as the invoking user (Debian's wrappers switch to the rabbitmq user,
+# which cannot write the project's state folder and holds another Erlang cookie).
+RABBITMQ_BIN=/usr/lib/rabbitmq/bin
+export ERL_CRASH_DUMP="$STATE/rabbitmq/erl_crash.dump"
+rabbitmqctl() { "$RABBITMQ_BIN/rabbitmqctl" "$@"; }
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() {  # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then log "$name did not answer within ${seconds}s"; return 1; fi
+    sleep 0.5
+  done
+}
+
+install_rabbitmq() {
+  command -v rabbitmq-server >/dev/null && return
+  log "installing rabbitmq-server (Debian package)"
+  if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ]; then
+    apt-get update -qq
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; }
+}
+
+install_ferretdb() {
+  [ -x "$TOOLS/ferretdb" ] && return
+  log "building FerretDB $FERRETDB_VERSION from the Go module proxy"
+  local work; work=$(mktemp -d)
+  local dir
+  dir=$(cd "$work" && go mod init tmp >/dev/null 2>&1 && go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+  cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
+  # The release build stamps its version from a generated file that the module zip lacks.
+  echo "$FERRETDB_VERSION" > "$work/src/build/version/version.txt"
+  (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$TOOLS/ferretdb" ./cmd/ferretdb)
+  rm -rf "$work"
+}
+
+install_stripe_mock() {
+  [ -x "$TOOLS/stripe-mock" ] && return
+  log "installing stripe-mock from the Go module proxy"
+  GOBIN="$TOOLS" go install github.com/stripe/stripe-mock@latest
+}
+
+cmd_install() {
+  mkdir -p "$TOOLS"
+  install_rabbitmq
+  install_ferretdb
+  install_stripe_mock
+}
+
+rabbitmq_ready() { rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; }
+
+start_rabbitmq() {
+  if port_open "$RABBITMQ_PORT"; then log "RabbitMQ already answers on $RABBITMQ_PORT"; return; fi
+  mkdir -p "$STATE/rabbitmq/log" "$STATE/run"
+  cat > "$STATE/rabbitmq/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$RABBITMQ_PORT
+log.console = false
+log.file.level = warning
+CONF
+  echo "[]." > "$STATE/rabbitmq/enabled_plugins"
+  log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
+  nohup "$RABBITMQ_BIN/rabbitmq-server" >"$STATE/rabbitmq/log/stdout.log" 2>&1 &
+  echo $! > "$STATE/run/rabbitmq.started"
+  wait_for RabbitMQ 90 rabbitmq_ready
+}
+
+start_ferretdb() {
+  if port_open "$MONGODB_PORT"; then log "a MongoDB-wire server already answers on $MONGODB_PORT"; return; fi
+  mkdir -p "$STATE/ferretdb/data" "$STATE/run"
+  log "starting FerretDB on 127.0.0.1:$MONGODB_PORT"
+  nohup "$TOOLS/ferretdb" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
+    --state-dir="$STATE/ferretdb" --listen-addr="127.0.0.1:$MONGODB_PORT" \
+    --debug-addr=- --telemetry=disable --log-level=WARN >"$STATE/ferretdb/ferretdb.log" 2>&1 &
+  echo $! > "$STATE/run/ferretdb.started"
+  wait_for FerretDB 30 port_open "$MONGODB_PORT"
+}
+
+start_stripe_mock() {
+  if port_open "$STRIPE_MOCK_PORT"; then log "stripe-mock already answers on $STRIPE_MOCK_PORT"; return; fi
+  mkdir -p "$STATE/run"
+  log "starting stripe-mock on 127.0.0.1:$STRIPE_MOCK_PORT"
+  nohup "$TOOLS/stripe-mock" -http-addr "127.0.0.1:$STRIPE_MOCK_PORT" >"$STATE/stripe-mock.log" 2>&1 &
+  echo $! > "$STATE/run/stripe-mock.started"
+  wait_for stripe-mock 30 port_open "$STRIPE_MOCK_PORT"
+}
+
+cmd_up() {
+  cmd_install
+  start_rabbitmq
+  start_ferretdb
+  start_stripe_mock
+}
+
+stop_started() {  # name
+  local file="$STATE/run/$1.started"
+  [ -f "$file" ] || return 0
+  local pid; pid=$(cat "$file")
+  if [ "$1" = rabbitmq ]; then
+    rabbitmqctl -q stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+  else
+    kill "$pid" 2>/dev/null || true
+  fi
+  for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  rm -f "$file"
+  log "stopped $1"
+}
+
+cmd_down() {
+  stop_started stripe-mock
+  stop_started ferretdb
+  stop_started rabbitmq
+}
+
+cmd_status() {
+  local name port
+  for pair in "RabbitMQ:$RABBITMQ_PORT" "FerretDB:$MONGODB_PORT" "stripe-mock:$STRIPE_MOCK_PORT"; do
+    name=${pair%%:*}; port=${pair##*:}
+    if port_open "$port"; then echo "$name: up (127.0.0.1:$port)"; else echo "$name: down"; fi
+  done
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  rabbitmqctl) shift; exec "$RABBITMQ_BIN/rabbitmqctl" "$@" ;;
+  *) echo "usage: $0 install|up|down|status|rabbitmqctl ARGS" >&2; exit 2 ;;
+esac
