@@ -1,0 +1,117 @@
+"""The envelope every message travels in, and the registry of message types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_registry: dict[str, type[Message]] = {}
+
+
+class Message(BaseModel):
+    """Base of every event, command and query payload.
+
+    Subclasses set ``type`` (unique across the system, e.g. ``voting.VoteCast``),
+    ``schema_version`` and, for events, the ``routing_key`` they are published with.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    routing_key: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        message_type = cls.__dict__.get("type")
+        if message_type is not None:
+            if message_type in _registry and _registry[message_type] is not cls:
+                raise TypeError(f"message type {message_type!r} is defined twice")
+            _registry[message_type] = cls
+
+
+def message_types() -> dict[str, type[Message]]:
+    """Every message type known to the contracts, by name."""
+    return dict(_registry)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Envelope(BaseModel):
+    """Metadata every message carries, around its payload."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: str = Field(default_factory=new_id)
+    type: str
+    schema_version: int
+    occurred_at: datetime = Field(default_factory=utc_now)
+    correlation_id: str
+    causation_id: str | None = None
+    # Set on events that were appended to an event stream.
+    stream: str | None = None
+    version: int | None = None
+    payload: dict[str, Any]
+
+    @classmethod
+    def wrap(
+        cls,
+        message: Message,
+        *,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Self:
+        """Wrap a payload; a message with no correlation id starts a new conversation."""
+        message_id = new_id()
+        return cls(
+            message_id=message_id,
+            type=message.type,
+            schema_version=message.schema_version,
+            occurred_at=occurred_at or utc_now(),
+            correlation_id=correlation_id or message_id,
+            causation_id=causation_id,
+            payload=message.model_dump(mode="json"),
+        )
+
+    def caused(self, message: Message, *, occurred_at: datetime | None = None) -> Envelope:
+        """A message sent because of this one: same conversation, caused by this message."""
+        return Envelope.wrap(
+            message,
+            correlation_id=self.correlation_id,
+            causation_id=self.message_id,
+            occurred_at=occurred_at,
+        )
+
+    @property
+    def routing_key(self) -> str:
+        return message_class(self.type).routing_key
+
+    def message(self) -> Message:
+        return parse_payload(self.type, self.payload)
+
+
+def message_class(message_type: str) -> type[Message]:
+    try:
+        return _registry[message_type]
+    except KeyError:
+        raise UnknownMessageType(message_type) from None
+
+
+def parse_payload(message_type: str, payload: dict[str, Any]) -> Message:
+    return message_class(message_type).model_validate(payload)
+
+
+class UnknownMessageType(LookupError):
+    def __init__(self, message_type: str) -> None:
+        super().__init__(f"unknown message type {message_type!r}")
+        self.message_type = message_type

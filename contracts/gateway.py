@@ -1,0 +1,17 @@
+"""Events the gateway emits about users."""
+
+from typing import Literal
+
+from contracts.envelope import Message
+
+Role = Literal["user", "admin"]
+
+
+class UserRegistered(Message):
+    type = "gateway.UserRegistered"
+    routing_key = "gateway.user_registered"
+
+    user_id: str
+    email: str
+    display_name: str
+    role: Role

@@ -1,0 +1,37 @@
+"""A small aggregate API: state rebuilt from events, new events recorded by ``trigger``.
+
+Pure: no I/O here. :class:`eventing.repository.Repository` loads and saves aggregates.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from contracts import Message
+
+
+class Aggregate:
+    #: Streams of this aggregate are named ``f"{stream_prefix}-{id}"``.
+    stream_prefix: ClassVar[str]
+
+    def __init__(self, aggregate_id: str) -> None:
+        self.id = aggregate_id
+        self.version = 0
+        self.pending: list[Message] = []
+
+    @classmethod
+    def stream_name(cls, aggregate_id: str) -> str:
+        return f"{cls.stream_prefix}-{aggregate_id}"
+
+    @property
+    def stream(self) -> str:
+        return self.stream_name(self.id)
+
+    def trigger(self, event: Message) -> None:
+        """Record a new event: apply it now, append it when the aggregate is saved."""
+        self.apply(event)
+        self.pending.append(event)
+
+    def apply(self, event: Message) -> None:
+        """Change state by one event; every event of the stream passes through here."""
+        raise NotImplementedError

@@ -1,0 +1,262 @@
+"""RabbitMQ through FastStream: the topology, publishing events, request-reply, consumers.
+
+Topology (every name prefixed by the namespace setting):
+- ``events``: a durable topic exchange that every event is published to, persistent and
+  confirmed. Its alternate exchange ``unrouted`` keeps events no queue is bound to (in a
+  bounded queue operators can inspect) instead of dropping them.
+- one durable quorum queue per service for commands and queries (request-reply over the
+  default exchange; a command to a queue that does not exist raises instead of vanishing)
+  and one per service for the events it subscribes to (contracts.topology).
+- ``dead-letter``: the exchange every queue dead-letters to, and ``dead-letters``, the
+  queue behind it: a message whose handler failed ``delivery_limit`` times ends there, and
+  a message that cannot be parsed goes there at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiormq
+from aio_pika.exceptions import DeliveryError
+from faststream import AckPolicy
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitMessage,
+    RabbitQueue,
+)
+from pydantic import ValidationError
+
+from contracts import Envelope, ErrorCode, Message, Reply
+from contracts.envelope import UnknownMessageType
+from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+from eventing.logs import correlation, get_logger
+from eventing.settings import RuntimeSettings
+
+log = get_logger(__name__)
+
+CommandHandler = Callable[[Any, Envelope], Awaitable[Reply]]
+EventHandler = Callable[[Any, Envelope], Awaitable[None]]
+
+
+class ServiceUnavailable(Exception):
+    """The service a request was for did not answer in time, or has no queue."""
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm a message."""
+
+
+@dataclass(frozen=True)
+class Names:
+    namespace: str
+
+    def __call__(self, name: str) -> str:
+        return f"{self.namespace}.{name}"
+
+
+class Bus:
+    def __init__(self, settings: RuntimeSettings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.names = Names(settings.namespace)
+        self.broker = RabbitBroker(
+            settings.rabbitmq_url,
+            default_channel=Channel(
+                prefetch_count=settings.prefetch,
+                publisher_confirms=True,
+                on_return_raises=True,
+            ),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            reconnect_interval=1.0,
+            app_id=service,
+            graceful_timeout=10.0,
+        )
+        self.events_exchange = RabbitExchange(
+            self.names("events"),
+            type=ExchangeType.TOPIC,
+            durable=True,
+            arguments={"alternate-exchange": self.names("unrouted")},
+        )
+        self._unrouted_exchange = RabbitExchange(
+            self.names("unrouted"), type=ExchangeType.FANOUT, durable=True
+        )
+        self.dead_letter_exchange = RabbitExchange(
+            self.names("dead-letter"), type=ExchangeType.FANOUT, durable=True
+        )
+
+    # Topology -----------------------------------------------------------------------
+
+    def queue(self, name: str) -> RabbitQueue:
+        """A durable quorum queue with bounded redelivery into the dead-letter queue."""
+        return RabbitQueue(
+            self.names(name),
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments={
+                "x-delivery-limit": self.settings.delivery_limit,
+                "x-dead-letter-exchange": self.dead_letter_exchange.name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+
+    @property
+    def dead_letter_queue(self) -> RabbitQueue:
+        return RabbitQueue(self.names("dead-letters"), queue_type=QueueType.QUORUM, durable=True)
+
+    @property
+    def unrouted_queue(self) -> RabbitQueue:
+        return RabbitQueue(
+            self.names("unrouted"),
+            queue_type=QueueType.QUORUM,
+            durable=True,
+            arguments={"x-max-length": 100_000, "x-overflow": "drop-head"},
+        )
+
+    def all_queues(self) -> list[RabbitQueue]:
+        queues = [self.queue(command_queue(service)) for service in SERVICES]
+        queues += [self.queue(event_queue(service)) for service in EVENT_SUBSCRIPTIONS]
+        return [*queues, self.dead_letter_queue, self.unrouted_queue]
+
+    async def declare_topology(self) -> None:
+        """Declare every exchange, queue and binding of the system (idempotent)."""
+        events = await self.broker.declare_exchange(self.events_exchange)
+        unrouted = await self.broker.declare_exchange(self._unrouted_exchange)
+        dead_letter = await self.broker.declare_exchange(self.dead_letter_exchange)
+        await (await self.broker.declare_queue(self.dead_letter_queue)).bind(dead_letter)
+        await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
+        for service in SERVICES:
+            await self.broker.declare_queue(self.queue(command_queue(service)))
+        for service, patterns in EVENT_SUBSCRIPTIONS.items():
+            queue = await self.broker.declare_queue(self.queue(event_queue(service)))
+            for pattern in patterns:
+                await queue.bind(events, routing_key=pattern)
+
+    async def queue_depths(self) -> dict[str, dict[str, int]]:
+        """Messages waiting and consumers attached, per queue (passive declare)."""
+        channel = await self.broker.config.channel_manager.get_channel()
+        depths: dict[str, dict[str, int]] = {}
+        for queue in self.all_queues():
+            declared = await channel.declare_queue(queue.name, passive=True)
+            result = declared.declaration_result
+            depths[queue.name] = {
+                "messages": result.message_count or 0,
+                "consumers": result.consumer_count or 0,
+            }
+        return depths
+
+    # Lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        await self.declare_topology()
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+
+    # Publishing ---------------------------------------------------------------------
+
+    async def publish_event(self, event: Envelope) -> None:
+        """Publish a persistent event and wait for the broker's confirm."""
+        confirmation = await self.broker.publish(
+            event.model_dump_json(),
+            exchange=self.events_exchange,
+            routing_key=event.routing_key,
+            persist=True,
+            message_id=event.message_id,
+            correlation_id=event.correlation_id,
+            message_type=event.type,
+            content_type="application/json",
+        )
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            raise PublishFailed(f"broker did not confirm {event.type} {event.message_id}")
+
+    async def request(
+        self, service: str, command: Envelope, timeout: float | None = None
+    ) -> Reply:
+        """Send a command or query to ``service`` and wait for its reply.
+
+        The message expires with the wait, so a service that comes back later does not
+        act on a request whose caller has already given up.
+        """
+        timeout = timeout or self.settings.request_timeout_seconds
+        try:
+            response = await self.broker.request(
+                command.model_dump_json(),
+                queue=self.names(command_queue(service)),
+                timeout=timeout,
+                expiration=timeout,
+                message_id=command.message_id,
+                correlation_id=command.correlation_id,
+                message_type=command.type,
+                content_type="application/json",
+            )
+        except (TimeoutError, DeliveryError) as error:
+            raise ServiceUnavailable(f"{service} did not answer {command.type}") from error
+        return Reply.model_validate_json(response.body)
+
+    # Consuming ----------------------------------------------------------------------
+
+    def serve_commands(self, handlers: Mapping[type[Message], CommandHandler]) -> None:
+        """Answer commands and queries on this service's command queue."""
+        by_type = {cls.type: handler for cls, handler in handlers.items()}
+
+        @self.broker.subscriber(self.queue(command_queue(self.service)), no_reply=False)
+        async def on_command(message: RabbitMessage) -> str:
+            envelope = await _parse(message)
+            if envelope is None:
+                return Reply.fail(ErrorCode.VALIDATION_ERROR, "malformed message").model_dump_json()
+            with correlation(envelope.correlation_id, message_type=envelope.type):
+                handler = by_type.get(envelope.type)
+                if handler is None:
+                    log.warning("no handler for command")
+                    reply = Reply.fail(
+                        ErrorCode.VALIDATION_ERROR, f"{self.service} does not handle {envelope.type}"
+                    )
+                    return reply.model_dump_json()
+                try:
+                    reply = await handler(envelope.message(), envelope)
+                except ValidationError as error:
+                    reply = Reply.fail(ErrorCode.VALIDATION_ERROR, "invalid command", errors=str(error))
+                except Exception:
+                    log.exception("command failed")
+                    reply = Reply.fail(ErrorCode.INTERNAL_ERROR, "the command failed; try again")
+                return reply.model_dump_json()
+
+    def consume_events(self, handlers: Mapping[type[Message], EventHandler]) -> None:
+        """React to events on this service's event queue.
+
+        A handler that raises has its message redelivered, up to the delivery limit, then
+        dead-lettered; an unparseable message is dead-lettered at once.
+        """
+        by_type = {cls.type: handler for cls, handler in handlers.items()}
+
+        @self.broker.subscriber(self.queue(event_queue(self.service)), no_reply=True)
+        async def on_event(message: RabbitMessage) -> None:
+            envelope = await _parse(message)
+            if envelope is None:
+                return
+            handler = by_type.get(envelope.type)
+            if handler is None:
+                return  # subscribed by pattern, not interested in this one
+            with correlation(envelope.correlation_id, message_type=envelope.type):
+                await handler(envelope.message(), envelope)
+
+
+async def _parse(message: RabbitMessage) -> Envelope | None:
+    """The envelope, or None after rejecting a message no retry could ever parse."""
+    try:
+        envelope = Envelope.model_validate_json(message.body)
+        envelope.message()
+    except (ValidationError, UnknownMessageType) as error:
+        log.error("dead-lettering a malformed message", error=str(error)[:500])
+        await message.reject(requeue=False)
+        return None
+    return envelope

@@ -1,0 +1,35 @@
+"""Settings every service reads from the environment."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RuntimeSettings(BaseSettings):
+    """Broker, store and logging settings shared by all services (prefix ``LIVEVOTE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVEVOTE_", extra="ignore")
+
+    rabbitmq_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/",
+        validation_alias=AliasChoices("LIVEVOTE_RABBITMQ_URL", "RABBITMQ_URL"),
+    )
+    mongodb_url: str = Field(
+        default="mongodb://127.0.0.1:27017/",
+        validation_alias=AliasChoices("LIVEVOTE_MONGODB_URL", "MONGODB_URL"),
+    )
+    # Prefixes every exchange, queue and database, so that several deployments (or test
+    # runs) can share one broker and one database server.
+    namespace: str = "livevote"
+    prefetch: int = Field(default=64, ge=1, le=10_000)
+    delivery_limit: int = Field(default=5, ge=1, le=100)
+    request_timeout_seconds: float = Field(default=5.0, gt=0)
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_poll_seconds: float = Field(default=0.25, gt=0)
+    relay_lease_seconds: float = Field(default=10.0, gt=0)
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+
+    def database_name(self, service: str) -> str:
+        return f"{self.namespace}_{service}"

@@ -1,0 +1,114 @@
+"""Real servers for the tests: RabbitMQ and a MongoDB-wire database.
+
+From RABBITMQ_URL / MONGODB_URL when set; else from testcontainers when a Docker engine
+answers; else from the local stack (scripts/stack.sh up: RabbitMQ, FerretDB, stripe-mock).
+Every test gets its own namespace, so its queues, exchanges and databases are its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aio_pika
+import pytest
+from pymongo import AsyncMongoClient
+
+from eventing.settings import RuntimeSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Servers:
+    rabbitmq_url: str
+    mongodb_url: str
+    # Only a broker this test run controls can be restarted by a fault test.
+    restart_broker: object | None
+
+
+def _docker_available() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+def _local_stack_restart() -> None:
+    ctl = [str(ROOT / "scripts/stack.sh"), "rabbitmqctl"]
+    subprocess.run([*ctl, "-q", "stop_app"], check=True, capture_output=True)
+    subprocess.run([*ctl, "-q", "start_app"], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    rabbitmq_url = os.environ.get("RABBITMQ_URL")
+    mongodb_url = os.environ.get("MONGODB_URL")
+    if rabbitmq_url and mongodb_url:
+        yield Servers(rabbitmq_url, mongodb_url, restart_broker=None)
+        return
+    if _docker_available():
+        from testcontainers.mongodb import MongoDbContainer
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13") as rabbit, MongoDbContainer("mongo:7") as mongo:
+            params = rabbit.get_connection_params()
+            url = f"amqp://guest:guest@{params.host}:{params.port}/"
+            yield Servers(url, mongo.get_connection_url(), restart_broker=None)
+        return
+    subprocess.run([str(ROOT / "scripts/stack.sh"), "up"], check=True)
+    yield Servers(
+        "amqp://guest:guest@127.0.0.1:5672/",
+        "mongodb://127.0.0.1:27017/",
+        restart_broker=_local_stack_restart,
+    )
+
+
+@pytest.fixture
+async def settings(servers: Servers) -> AsyncIterator[RuntimeSettings]:
+    namespace = f"t{uuid.uuid4().hex[:10]}"
+    yield RuntimeSettings(
+        rabbitmq_url=servers.rabbitmq_url,
+        mongodb_url=servers.mongodb_url,
+        namespace=namespace,
+        delivery_limit=3,
+        relay_poll_seconds=0.05,
+    )
+    await _drop_namespace(servers, namespace)
+
+
+async def _drop_namespace(servers: Servers, namespace: str) -> None:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongodb_url)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{namespace}_"):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+    connection = await aio_pika.connect(servers.rabbitmq_url)
+    try:
+        from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+
+        queues = [command_queue(s) for s in SERVICES] + [event_queue(s) for s in EVENT_SUBSCRIPTIONS]
+        queues += ["dead-letters", "unrouted", "probe"]
+        for queue in queues:
+            channel = await connection.channel()
+            try:
+                await channel.queue_delete(f"{namespace}.{queue}")
+            except Exception:
+                pass
+        for exchange in ("events", "unrouted", "dead-letter"):
+            channel = await connection.channel()
+            try:
+                await channel.exchange_delete(f"{namespace}.{exchange}")
+            except Exception:
+                pass
+    finally:
+        await connection.close()
