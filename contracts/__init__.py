@@ -4,11 +4,10 @@ Every message travels in an :class:`~contracts.envelope.Envelope`; the payload c
 below name their own type, routing key and schema version.
 """
 
+# Importing the message modules registers their types for parse_payload.
+from contracts import gateway, notifier, scheduler, system, voting, wallet  # noqa: F401
 from contracts.envelope import Envelope, Message, message_types, parse_payload
 from contracts.errors import ErrorCode, ErrorInfo, Reply
-
-# Importing the message modules registers their types for parse_payload.
-from contracts import gateway, notifier, scheduler, system, voting, wallet  # noqa: E402,F401
 
 __all__ = [
     "Envelope",

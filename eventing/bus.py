@@ -138,18 +138,18 @@ class Bus:
             for pattern in patterns:
                 await queue.bind(events, routing_key=pattern)
 
-    async def queue_depths(self) -> dict[str, dict[str, int]]:
-        """Messages waiting and consumers attached, per queue (passive declare)."""
+    async def queue_lengths(self) -> dict[str, int]:
+        """Messages waiting in each queue of the system (passive declare).
+
+        Quorum queues on RabbitMQ 3.x report no consumer count this way; consumers are
+        counted through the management API or rabbitmqctl instead.
+        """
         channel = await self.broker.config.channel_manager.get_channel()
-        depths: dict[str, dict[str, int]] = {}
+        lengths: dict[str, int] = {}
         for queue in self.all_queues():
             declared = await channel.declare_queue(queue.name, passive=True)
-            result = declared.declaration_result
-            depths[queue.name] = {
-                "messages": result.message_count or 0,
-                "consumers": result.consumer_count or 0,
-            }
-        return depths
+            lengths[queue.name] = declared.declaration_result.message_count or 0
+        return lengths
 
     # Lifecycle ----------------------------------------------------------------------
 
@@ -178,9 +178,7 @@ class Bus:
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             raise PublishFailed(f"broker did not confirm {event.type} {event.message_id}")
 
-    async def request(
-        self, service: str, command: Envelope, timeout: float | None = None
-    ) -> Reply:
+    async def request(self, service: str, command: Envelope, timeout: float | None = None) -> Reply:
         """Send a command or query to ``service`` and wait for its reply.
 
         The message expires with the wait, so a service that comes back later does not
@@ -218,13 +216,16 @@ class Bus:
                 if handler is None:
                     log.warning("no handler for command")
                     reply = Reply.fail(
-                        ErrorCode.VALIDATION_ERROR, f"{self.service} does not handle {envelope.type}"
+                        ErrorCode.VALIDATION_ERROR,
+                        f"{self.service} does not handle {envelope.type}",
                     )
                     return reply.model_dump_json()
                 try:
                     reply = await handler(envelope.message(), envelope)
                 except ValidationError as error:
-                    reply = Reply.fail(ErrorCode.VALIDATION_ERROR, "invalid command", errors=str(error))
+                    reply = Reply.fail(
+                        ErrorCode.VALIDATION_ERROR, "invalid command", errors=str(error)
+                    )
                 except Exception:
                     log.exception("command failed")
                     reply = Reply.fail(ErrorCode.INTERNAL_ERROR, "the command failed; try again")

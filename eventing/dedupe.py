@@ -1,16 +1,22 @@
 """Idempotent consumption: each message id has its effect once per consumer.
 
-The marker is written after the handler's effects, so a crash in between makes the
-message run again; handlers therefore keep their own effects idempotent too (an append at
-a fixed stream version, an upsert keyed by the event), and the marker makes the common
-case, a plain redelivery or a duplicate publish, skip all work.
+A consumer first claims the message id (a unique ``_id`` in ``processed_messages``), runs
+the handler, then marks the claim done. A duplicate that arrives while the first copy is
+still being handled (the broker delivers concurrently, up to the prefetch) waits for it
+and is then skipped; a duplicate of a finished message is skipped at once. A claim whose
+holder died is taken over after ``stale_after``, so a crash mid-handler cannot lose the
+message: its handler runs again, which is why handlers keep their own effects idempotent
+too (an append at a fixed stream version, an upsert keyed by the event).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -22,32 +28,72 @@ log = get_logger(__name__)
 
 
 class ProcessedMessages:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], consumer: str) -> None:
+    def __init__(
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        consumer: str,
+        stale_after: timedelta = timedelta(seconds=30),
+    ) -> None:
         self._processed = database["processed_messages"]
         self._consumer = consumer
+        self._stale_after = stale_after
 
     def _key(self, message_id: str) -> str:
         return f"{self._consumer}:{message_id}"
 
-    async def seen(self, message_id: str) -> bool:
-        return await self._processed.find_one({"_id": self._key(message_id)}, {"_id": 1}) is not None
-
-    async def remember(self, message_id: str) -> None:
-        try:
-            await self._processed.insert_one(
-                {"_id": self._key(message_id), "processed_at": datetime.now(UTC)}
+    async def _claim(self, key: str) -> bool:
+        """True when this caller now holds the message; False when it is already done."""
+        deadline = time.monotonic() + self._stale_after.total_seconds() + 5
+        while True:
+            now = datetime.now(UTC)
+            try:
+                await self._processed.insert_one({"_id": key, "done": False, "claimed_at": now})
+                return True
+            except DuplicateKeyError:
+                pass
+            taken_over = await self._processed.find_one_and_update(
+                {"_id": key, "done": False, "claimed_at": {"$lt": now - self._stale_after}},
+                {"$set": {"claimed_at": now}},
+                return_document=ReturnDocument.AFTER,
             )
-        except DuplicateKeyError:
-            pass
+            if taken_over is not None:
+                log.warning("taking over a message whose consumer stopped mid-way", key=key)
+                return True
+            existing = await self._processed.find_one({"_id": key}, {"done": 1})
+            if existing is not None and existing["done"]:
+                return False
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"message {key} stayed claimed by another consumer")
+            await asyncio.sleep(0.05)
+
+    async def _release(self, key: str) -> None:
+        await self._processed.delete_one({"_id": key, "done": False})
+
+    async def _done(self, key: str) -> None:
+        await self._processed.update_one(
+            {"_id": key}, {"$set": {"done": True, "processed_at": datetime.now(UTC)}}
+        )
 
     def once(self, handler: EventHandler) -> EventHandler:
-        """Wrap an event handler so a message it already applied is skipped."""
+        """Wrap an event handler so that each message id is applied once."""
 
-        async def handle_once(event: Message, envelope: Envelope) -> None:
-            if await self.seen(envelope.message_id):
+        async def process(event: Message, envelope: Envelope) -> None:
+            key = self._key(envelope.message_id)
+            if not await self._claim(key):
                 log.info("skipping a message already processed", message_id=envelope.message_id)
                 return
-            await handler(event, envelope)
-            await self.remember(envelope.message_id)
+            try:
+                await handler(event, envelope)
+            except Exception:
+                # Let the redelivery run the handler again at once.
+                await self._release(key)
+                raise
+            await self._done(key)
+
+        async def handle_once(event: Message, envelope: Envelope) -> None:
+            # A lost broker connection cancels the delivery. Claim, effects and mark still
+            # complete, so the redelivered copy is skipped instead of applied twice or
+            # left waiting for a claim nobody holds.
+            await asyncio.shield(process(event, envelope))
 
         return handle_once

@@ -97,14 +97,20 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled, waking on local appends and polling for the others."""
+        failures = 0
         try:
             while True:
                 published = 0
                 try:
                     if await self._lease.acquire():
                         published = await self.relay_once()
+                    failures = 0
                 except Exception as error:  # noqa: BLE001 - store or broker down: retry later
-                    log.warning("relay batch failed; retrying", error=repr(error))
+                    failures += 1
+                    log.warning(
+                        "relay batch failed; retrying", error=repr(error), failures=failures
+                    )
+                    await asyncio.sleep(min(self._poll_seconds * 2**failures, 2.0))
                 if published >= self._batch_size:
                     continue
                 self._wake.clear()

@@ -9,7 +9,6 @@ from contracts import Envelope
 from eventing.aggregate import Aggregate
 from eventing.store import Commit, EventStore
 
-
 A = TypeVar("A", bound=Aggregate)
 
 

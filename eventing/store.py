@@ -85,8 +85,9 @@ class EventStore:
             event.model_copy(update={"stream": stream, "version": first + offset})
             for offset, event in enumerate(events)
         )
+        commit_id = ObjectId()
         document = {
-            "_id": ObjectId(),
+            "_id": commit_id,
             "stream": stream,
             "version": first,
             "events": [event.model_dump(mode="json") for event in positioned],
@@ -100,13 +101,15 @@ class EventStore:
         for listener in self._listeners:
             listener()
         return Commit(
-            id=document["_id"], stream=stream, version=first + len(events) - 1, events=positioned
+            id=commit_id, stream=stream, version=first + len(events) - 1, events=positioned
         )
 
     async def read(self, stream: str) -> list[Envelope]:
         """The stream's events in order (empty for a stream nobody wrote)."""
         cursor = self._commits.find({"stream": stream}, sort=[("version", 1)])
-        return [event async for document in cursor for event in Commit.from_document(document).events]
+        return [
+            event async for document in cursor for event in Commit.from_document(document).events
+        ]
 
     async def version(self, stream: str) -> int:
         """The stream's current version: 0 when it has no events."""

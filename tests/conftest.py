@@ -41,10 +41,28 @@ def _docker_available() -> bool:
     return True
 
 
+RABBITMQCTL = [str(ROOT / "scripts/stack.sh"), "rabbitmqctl", "-q"]
+
+
 def _local_stack_restart() -> None:
-    ctl = [str(ROOT / "scripts/stack.sh"), "rabbitmqctl"]
-    subprocess.run([*ctl, "-q", "stop_app"], check=True, capture_output=True)
-    subprocess.run([*ctl, "-q", "start_app"], check=True, capture_output=True)
+    subprocess.run([*RABBITMQCTL, "stop_app"], check=True, capture_output=True)
+    subprocess.run([*RABBITMQCTL, "start_app"], check=True, capture_output=True)
+
+
+def consumer_counts(namespace: str) -> dict[str, int]:
+    """Consumers attached to each of the namespace's queues, as the local broker sees them."""
+    listing = subprocess.run(
+        [*RABBITMQCTL, "list_queues", "name", "consumers"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    counts = {}
+    for line in listing.splitlines():
+        name, _, count = line.partition("\t")
+        if name.startswith(f"{namespace}."):
+            counts[name] = int(count)
+    return counts
 
 
 @pytest.fixture(scope="session")
@@ -96,19 +114,14 @@ async def _drop_namespace(servers: Servers, namespace: str) -> None:
     try:
         from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
 
-        queues = [command_queue(s) for s in SERVICES] + [event_queue(s) for s in EVENT_SUBSCRIPTIONS]
+        queues = [command_queue(s) for s in SERVICES] + [
+            event_queue(s) for s in EVENT_SUBSCRIPTIONS
+        ]
         queues += ["dead-letters", "unrouted", "probe"]
+        channel = await connection.channel()
         for queue in queues:
-            channel = await connection.channel()
-            try:
-                await channel.queue_delete(f"{namespace}.{queue}")
-            except Exception:
-                pass
+            await channel.queue_delete(f"{namespace}.{queue}")
         for exchange in ("events", "unrouted", "dead-letter"):
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(f"{namespace}.{exchange}")
-            except Exception:
-                pass
+            await channel.exchange_delete(f"{namespace}.{exchange}")
     finally:
         await connection.close()

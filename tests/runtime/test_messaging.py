@@ -1,0 +1,212 @@
+"""The runtime on a real broker and store: relay crash, poison messages, broker restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+
+from contracts import Envelope, Message
+from contracts.gateway import UserRegistered
+from eventing.dedupe import ProcessedMessages
+from eventing.relay import OutboxRelay
+from eventing.service import ServiceRuntime
+from eventing.settings import RuntimeSettings
+from tests.conftest import Servers
+from tests.support import eventually
+
+
+def user_registered(n: int) -> Envelope:
+    return Envelope.wrap(
+        UserRegistered(
+            user_id=f"u{n}", email=f"u{n}@example.com", display_name=f"U{n}", role="user"
+        )
+    )
+
+
+class Recorder:
+    """A consumer of UserRegistered (on the wallet's queue) that counts what it sees."""
+
+    def __init__(self, runtime: ServiceRuntime, fail_for: set[str] | None = None) -> None:
+        self.received: Counter[str] = Counter()  # every delivery, duplicates included
+        self.deliveries: Counter[str] = Counter()  # every run of the handler
+        self.fail_for = fail_for or set()
+        self._effects = runtime.db["effects"]
+        self._handle_once = ProcessedMessages(runtime.db, "recorder").once(self.handle)
+        runtime.serve(events={UserRegistered: self.receive})
+
+    async def receive(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, UserRegistered)
+        self.received[event.user_id] += 1
+        await self._handle_once(event, envelope)
+
+    async def handle(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, UserRegistered)
+        self.deliveries[event.user_id] += 1
+        if event.user_id in self.fail_for:
+            raise RuntimeError("this handler always fails for this user")
+        await self._effects.update_one(
+            {"_id": event.user_id}, {"$inc": {"applied": 1}}, upsert=True
+        )
+
+    async def applied(self) -> dict[str, int]:
+        return {d["_id"]: d["applied"] async for d in self._effects.find({})}
+
+
+@pytest.fixture
+async def producer(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime("gateway", settings)
+    runtime.serve()
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+async def start_consumer(
+    settings: RuntimeSettings, fail_for: set[str] | None = None
+) -> tuple[ServiceRuntime, Recorder]:
+    runtime = ServiceRuntime("wallet", settings)
+    recorder = Recorder(runtime, fail_for)
+    await runtime.start()
+    return runtime, recorder
+
+
+class RelayKilled(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_applies_once(
+    settings: RuntimeSettings, producer: ServiceRuntime
+) -> None:
+    consumer, recorder = await start_consumer(settings)
+    try:
+        # Stop the running relay so the test owns the publish/mark sequence.
+        assert producer._relay_task is not None
+        producer._relay_task.cancel()
+        await asyncio.gather(producer._relay_task, return_exceptions=True)
+        await producer.store.append("user-u1", 0, [user_registered(1)])
+
+        async def killed(_: Any) -> None:
+            raise RelayKilled
+
+        dying = OutboxRelay(producer.store, producer.bus.publish_event, producer.relay._lease)
+        dying._store = _StoreDyingOnMark(producer.store, killed)  # type: ignore[assignment]
+        with pytest.raises(RelayKilled):
+            await dying.relay_once()
+        await eventually(lambda: _value(recorder.deliveries["u1"] == 1))
+
+        # The restarted relay finds the commit still unpublished and publishes it again.
+        assert len(await producer.store.unpublished(10)) == 1
+        restarted = OutboxRelay(producer.store, producer.bus.publish_event, producer.relay._lease)
+        assert await restarted.relay_once() == 1
+        assert await producer.store.unpublished(10) == []
+
+        await eventually(lambda: _value(recorder.received["u1"] == 2))
+        await asyncio.sleep(0.3)  # give a second application every chance to show up
+        assert await recorder.applied() == {"u1": 1}
+        assert await consumer.db["processed_messages"].count_documents({}) == 1
+    finally:
+        await consumer.stop()
+
+
+class _StoreDyingOnMark:
+    def __init__(self, store: Any, mark: Any) -> None:
+        self._store = store
+        self.mark_published = mark
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+async def test_a_duplicated_event_has_its_effect_once(
+    settings: RuntimeSettings, producer: ServiceRuntime
+) -> None:
+    consumer, recorder = await start_consumer(settings)
+    try:
+        envelope = user_registered(7)
+        for _ in range(3):
+            await producer.bus.publish_event(envelope)
+        await producer.bus.publish_event(user_registered(8))
+        applied = await eventually(_applied_count(recorder, 2))
+        await eventually(lambda: _value(recorder.received["u7"] == 3))
+        await asyncio.sleep(0.3)
+        assert await recorder.applied() == {"u7": 1, "u8": 1} == applied
+    finally:
+        await consumer.stop()
+
+
+async def test_a_message_whose_handler_always_fails_is_dead_lettered_and_does_not_block(
+    settings: RuntimeSettings, producer: ServiceRuntime, servers: Servers
+) -> None:
+    consumer, recorder = await start_consumer(settings, fail_for={"u1"})
+    try:
+        poison = user_registered(1)
+        await producer.bus.publish_event(poison)
+        for n in range(2, 12):
+            await producer.bus.publish_event(user_registered(n))
+
+        applied = await eventually(_applied_count(recorder, 10))
+        assert "u1" not in applied
+
+        dead = await eventually(_dead_letters(servers, settings))
+        assert [m.message_id for m in dead] == [poison.message_id]
+        # The first delivery plus one per allowed redelivery, then no more.
+        assert recorder.deliveries["u1"] == settings.delivery_limit + 1
+        await asyncio.sleep(0.5)
+        assert recorder.deliveries["u1"] == settings.delivery_limit + 1
+    finally:
+        await consumer.stop()
+
+
+async def test_a_malformed_message_is_dead_lettered_at_once(
+    settings: RuntimeSettings, producer: ServiceRuntime, servers: Servers
+) -> None:
+    consumer, recorder = await start_consumer(settings)
+    try:
+        await producer.bus.broker.publish(
+            b'{"not": "an envelope"}',
+            exchange=producer.bus.events_exchange,
+            routing_key="gateway.user_registered",
+            persist=True,
+            message_id="garbage-1",
+        )
+        await producer.bus.publish_event(user_registered(2))
+        await eventually(_applied_count(recorder, 1))
+        dead = await eventually(_dead_letters(servers, settings))
+        assert [m.message_id for m in dead] == ["garbage-1"]
+    finally:
+        await consumer.stop()
+
+
+def _applied_count(recorder: Recorder, count: int) -> Any:
+    async def probe() -> dict[str, int] | None:
+        applied = await recorder.applied()
+        return applied if len(applied) >= count else None
+
+    return probe
+
+
+def _dead_letters(servers: Servers, settings: RuntimeSettings) -> Any:
+    async def probe() -> list[aio_pika.abc.AbstractIncomingMessage]:
+        connection = await aio_pika.connect(servers.rabbitmq_url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.get_queue(f"{settings.namespace}.dead-letters")
+            messages = []
+            while (message := await queue.get(fail=False, no_ack=False)) is not None:
+                messages.append(message)
+            for message in messages:
+                await message.nack(requeue=True)
+            return messages
+        finally:
+            await connection.close()
+
+    return probe
