@@ -15,7 +15,9 @@ class Message(BaseModel):
     """Base of every event, command and query payload.
 
     Subclasses set ``type`` (unique across the system, e.g. ``voting.VoteCast``),
-    ``schema_version`` and, for events, the ``routing_key`` they are published with.
+    ``schema_version`` and, for public events, the ``routing_key`` they are published
+    with. An event without a routing key is private: it stays in its service's store
+    (a password hash, say) and the outbox relay never publishes it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -95,6 +97,10 @@ class Envelope(BaseModel):
     @property
     def routing_key(self) -> str:
         return message_class(self.type).routing_key
+
+    @property
+    def is_public(self) -> bool:
+        return bool(self.routing_key)
 
     def message(self) -> Message:
         return parse_payload(self.type, self.payload)

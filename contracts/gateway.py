@@ -15,3 +15,15 @@ class UserRegistered(Message):
     email: str
     display_name: str
     role: Role
+
+
+class PreferencesChanged(Message):
+    """A user's notification and display preferences, as they are now (all three)."""
+
+    type = "gateway.PreferencesChanged"
+    routing_key = "gateway.preferences_changed"
+
+    user_id: str
+    reminders: bool
+    updates: bool
+    show_paid: bool

@@ -24,5 +24,5 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "voting": ("scheduler.voting_open_time_reached", "scheduler.voting_close_time_reached"),
     "scheduler": ("voting.voting_scheduled",),
     "wallet": ("gateway.user_registered",),
-    "notifier": ("gateway.user_registered",),
+    "notifier": ("gateway.user_registered", "gateway.preferences_changed"),
 }

@@ -1,6 +1,7 @@
 """The outbox relay: publishes unpublished commits, then marks them published.
 
-Publishing happens before marking, so a crash in between publishes the commit again
+Private events (no routing key) are marked without being published. Publishing happens
+before marking, so a crash in between publishes the commit again
 after restart (at-least-once); consumers deduplicate by message id. Only the replica
 holding the relay lease publishes, so replicas do not race each other.
 """
@@ -87,7 +88,7 @@ class OutboxRelay:
         # within one stream, events go out in their order.
         by_stream: dict[str, list[Envelope]] = defaultdict(list)
         for commit in commits:
-            by_stream[commit.stream].extend(commit.events)
+            by_stream[commit.stream].extend(e for e in commit.events if e.is_public)
 
         async def publish_stream(events: list[Envelope]) -> None:
             for event in events:
