@@ -1,0 +1,1 @@
+"""The scheduler: durable timers that turn a voting's schedule into events on time."""

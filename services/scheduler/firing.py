@@ -1,0 +1,93 @@
+"""The timer loop: every tick, claim due timers one by one and fire them.
+
+Firing appends the timer's event to the timer's own stream at version 1; the outbox
+relay publishes it. When that append conflicts, the timer fired already (another replica
+claimed it too, or an earlier claim ran out of lease between firing and marking), so
+nothing is emitted twice; the timer is marked fired either way. Timers missed while no
+scheduler ran are simply due, and fire on the first tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+
+from eventing.clock import Clock
+from eventing.logs import correlation, get_logger
+from eventing.store import ConcurrencyConflict, EventStore
+from services.scheduler.domain import Timer
+from services.scheduler.store import Timers
+
+log = get_logger(__name__)
+
+
+class TimerLoop:
+    def __init__(
+        self,
+        store: EventStore,
+        timers: Timers,
+        clock: Clock,
+        *,
+        tick: timedelta,
+        lease: timedelta,
+    ) -> None:
+        self._store = store
+        self._timers = timers
+        self._clock = clock
+        self._tick = tick
+        self._lease = lease
+        self.owner = uuid.uuid4().hex
+
+    async def claim(self) -> Timer | None:
+        """Lease the next due timer to this loop, or None when nothing is due."""
+        now = self._clock.now()
+        return await self._timers.claim_due(now, self.owner, now + self._lease)
+
+    async def fire(self, timer: Timer) -> bool:
+        """Emit the timer's event unless it was emitted before; True when emitted now."""
+        now = self._clock.now()
+        with correlation(timer.correlation_id, timer_id=timer.id):
+            try:
+                await self._store.append(timer.stream, 0, [timer.fired(now)])
+                emitted = True
+            except ConcurrencyConflict:
+                emitted = False
+                log.info("timer had fired already", voting_id=timer.voting_id)
+            await self._timers.mark_fired(timer.id, now)
+            if emitted:
+                log.info(
+                    "timer fired",
+                    voting_id=timer.voting_id,
+                    event_type=timer.event.type,
+                    due_at=timer.due_at.isoformat(),
+                    late_seconds=round((now - timer.due_at).total_seconds(), 3),
+                )
+        return emitted
+
+    async def fire_due(self) -> int:
+        """Fire every timer that is due now; returns how many this loop emitted."""
+        emitted = 0
+        while (timer := await self.claim()) is not None:
+            try:
+                emitted += await self.fire(timer)
+            except asyncio.CancelledError:
+                # Shutting down: hand the timer back rather than leave it waiting out the
+                # lease (the append, if it happened, turns a second fire into a no-op).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._timers.release(timer.id, self.owner))
+                raise
+            except Exception as error:  # noqa: BLE001 - one failing timer must not hold up the rest
+                # It keeps its lease, so it is retried when the lease runs out, not at once.
+                log.warning("firing a timer failed", timer_id=timer.id, error=repr(error))
+        return emitted
+
+    async def run(self) -> None:
+        """Fire due timers every tick until cancelled."""
+        while True:
+            try:
+                await self.fire_due()
+            except Exception as error:  # noqa: BLE001 - store down: the next tick retries
+                log.warning("firing timers failed; retrying", error=repr(error))
+            await asyncio.sleep(self._tick.total_seconds())
