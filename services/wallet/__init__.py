@@ -1,0 +1,1 @@
+"""The wallet: each user's credit account, event-sourced."""
