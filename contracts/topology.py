@@ -21,7 +21,11 @@ def event_queue(service: str) -> str:
 
 # Routing-key patterns (topic exchange) each service's event queue is bound with.
 EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
-    "voting": ("scheduler.voting_open_time_reached", "scheduler.voting_close_time_reached"),
+    "voting": (
+        "scheduler.voting_open_time_reached",
+        "scheduler.voting_close_time_reached",
+        "voting.#",  # its own events, for projections that survive a crash after append
+    ),
     "scheduler": ("voting.voting_scheduled",),
     "wallet": ("gateway.user_registered",),
     "notifier": ("gateway.user_registered", "gateway.preferences_changed"),

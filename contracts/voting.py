@@ -75,6 +75,7 @@ class VotingOpened(Message):
     routing_key = "voting.voting_opened"
 
     voting_id: str
+    opened_at: datetime
 
 
 class VotingClosed(Message):
@@ -82,6 +83,7 @@ class VotingClosed(Message):
     routing_key = "voting.voting_closed"
 
     voting_id: str
+    closed_at: datetime
 
 
 class VoteCast(Message):

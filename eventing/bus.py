@@ -14,6 +14,7 @@ Topology (every name prefixed by the namespace setting):
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.envelope import UnknownMessageType
 from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
 from eventing.logs import correlation, get_logger
+from eventing.rpc import ReplyQueue
 from eventing.settings import RuntimeSettings
 
 log = get_logger(__name__)
@@ -89,6 +91,7 @@ class Bus:
         self.dead_letter_exchange = RabbitExchange(
             self.names("dead-letter"), type=ExchangeType.FANOUT, durable=True
         )
+        self._replies = ReplyQueue(self.names(f"replies.{service}.{uuid.uuid4().hex[:12]}"))
 
     # Topology -----------------------------------------------------------------------
 
@@ -157,6 +160,7 @@ class Bus:
         await self.broker.connect()
         await self.declare_topology()
         await self.broker.start()
+        await self._replies.start(await self.broker.config.channel_manager.get_channel())
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -186,19 +190,31 @@ class Bus:
         """
         timeout = timeout or self.settings.request_timeout_seconds
         try:
-            response = await self.broker.request(
-                command.model_dump_json(),
-                queue=self.names(command_queue(service)),
-                timeout=timeout,
-                expiration=timeout,
+            body = await self._replies.request(
+                routing_key=self.names(command_queue(service)),
+                body=command.model_dump_json().encode(),
                 message_id=command.message_id,
-                correlation_id=command.correlation_id,
                 message_type=command.type,
-                content_type="application/json",
+                timeout=timeout,
             )
         except (TimeoutError, DeliveryError) as error:
             raise ServiceUnavailable(f"{service} did not answer {command.type}") from error
-        return Reply.model_validate_json(response.body)
+        return Reply.model_validate_json(body)
+
+    async def _send_reply(self, request: RabbitMessage, reply: Reply) -> None:
+        """Answer a request; a caller that has gone away simply gets nothing."""
+        if not request.reply_to:
+            return
+        try:
+            await self.broker.publish(
+                reply.model_dump_json(),
+                routing_key=request.reply_to,
+                correlation_id=request.correlation_id,
+                mandatory=False,
+                content_type="application/json",
+            )
+        except Exception as error:  # noqa: BLE001 - the command's effects stand either way
+            log.warning("could not send a reply", error=repr(error))
 
     # Consuming ----------------------------------------------------------------------
 
@@ -206,30 +222,31 @@ class Bus:
         """Answer commands and queries on this service's command queue."""
         by_type = {cls.type: handler for cls, handler in handlers.items()}
 
-        @self.broker.subscriber(self.queue(command_queue(self.service)), no_reply=False)
-        async def on_command(message: RabbitMessage) -> str:
+        @self.broker.subscriber(self.queue(command_queue(self.service)), no_reply=True)
+        async def on_command(message: RabbitMessage) -> None:
+            # Replies are sent by hand: a reply that cannot be delivered must not requeue
+            # the command and run it again.
             envelope = await _parse(message)
             if envelope is None:
-                return Reply.fail(ErrorCode.VALIDATION_ERROR, "malformed message").model_dump_json()
-            with correlation(envelope.correlation_id, message_type=envelope.type):
-                handler = by_type.get(envelope.type)
-                if handler is None:
-                    log.warning("no handler for command")
-                    reply = Reply.fail(
-                        ErrorCode.VALIDATION_ERROR,
-                        f"{self.service} does not handle {envelope.type}",
-                    )
-                    return reply.model_dump_json()
-                try:
-                    reply = await handler(envelope.message(), envelope)
-                except ValidationError as error:
-                    reply = Reply.fail(
-                        ErrorCode.VALIDATION_ERROR, "invalid command", errors=str(error)
-                    )
-                except Exception:
-                    log.exception("command failed")
-                    reply = Reply.fail(ErrorCode.INTERNAL_ERROR, "the command failed; try again")
-                return reply.model_dump_json()
+                reply = Reply.fail(ErrorCode.VALIDATION_ERROR, "malformed message")
+            else:
+                with correlation(envelope.correlation_id, message_type=envelope.type):
+                    reply = await self._handle_command(by_type.get(envelope.type), envelope)
+            await self._send_reply(message, reply)
+
+    async def _handle_command(self, handler: CommandHandler | None, envelope: Envelope) -> Reply:
+        if handler is None:
+            log.warning("no handler for command")
+            return Reply.fail(
+                ErrorCode.VALIDATION_ERROR, f"{self.service} does not handle {envelope.type}"
+            )
+        try:
+            return await handler(envelope.message(), envelope)
+        except ValidationError as error:
+            return Reply.fail(ErrorCode.VALIDATION_ERROR, "invalid command", errors=str(error))
+        except Exception:
+            log.exception("command failed")
+            return Reply.fail(ErrorCode.INTERNAL_ERROR, "the command failed; try again")
 
     def consume_events(self, handlers: Mapping[type[Message], EventHandler]) -> None:
         """React to events on this service's event queue.

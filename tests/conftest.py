@@ -50,18 +50,22 @@ def _local_stack_restart() -> None:
 
 
 def consumer_counts(namespace: str) -> dict[str, int]:
-    """Consumers attached to each of the namespace's queues, as the local broker sees them."""
+    """Consumers attached to each of the namespace's queues, as the local broker sees them.
+
+    (list_consumers, not list_queues: the latter's count for quorum queues comes from
+    periodic statistics and lags.)
+    """
     listing = subprocess.run(
-        [*RABBITMQCTL, "list_queues", "name", "consumers"],
+        [*RABBITMQCTL, "list_consumers", "queue_name", "consumer_tag"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    counts = {}
+    counts: dict[str, int] = {}
     for line in listing.splitlines():
-        name, _, count = line.partition("\t")
-        if name.startswith(f"{namespace}."):
-            counts[name] = int(count)
+        queue = line.partition("\t")[0]
+        if queue.startswith(f"{namespace}."):
+            counts[queue] = counts.get(queue, 0) + 1
     return counts
 
 

@@ -1,0 +1,197 @@
+"""The voting service's handlers on a real broker and store, driven by request-reply."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts import Envelope, ErrorCode, Message, Reply
+from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
+from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
+from eventing.clock import FixedClock
+from eventing.service import ServiceRuntime
+from eventing.settings import RuntimeSettings
+from services.voting.handlers import VotingHandlers
+from services.voting.store import VotingReadModels
+from tests.support import eventually
+
+START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
+
+
+@dataclass
+class VotingService:
+    runtime: ServiceRuntime
+    read_models: VotingReadModels
+    clock: FixedClock
+    client: ServiceRuntime
+
+    async def ask(self, message: Message) -> Reply:
+        return await self.client.bus.request("voting", Envelope.wrap(message))
+
+    async def schedule(self, **overrides: Any) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "title": "Song of the night",
+            "description": "Pick the best song",
+            "options": ["Red", "Blue", "Green"],
+            "kind": "free",
+            "opens_at": START + timedelta(minutes=10),
+            "closes_at": START + timedelta(minutes=70),
+            "scheduled_by": "admin",
+        }
+        reply = await self.ask(ScheduleVoting(**(fields | overrides)))
+        assert reply.error is None, reply.error
+        assert isinstance(reply.result, dict)
+        return reply.result
+
+
+@pytest.fixture
+async def voting(settings: RuntimeSettings) -> AsyncIterator[VotingService]:
+    clock = FixedClock(START)
+    runtime = ServiceRuntime("voting", settings)
+    read_models = VotingReadModels(runtime.db, runtime.store)
+    await read_models.ensure_indexes()
+    handlers = VotingHandlers(runtime.store, read_models, clock)
+    runtime.serve(commands=handlers.commands(), events=handlers.events())
+    client = ServiceRuntime("gateway", settings)
+    client.serve()
+    await runtime.start()
+    await client.start()
+    yield VotingService(runtime, read_models, clock, client)
+    await client.stop()
+    await runtime.stop()
+
+
+async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    assert tile["title"] == "Song of the night"
+    assert tile["status"] == "scheduled"
+    assert tile["kind"] == "free" and tile["cost"] == 0
+    assert [o["label"] for o in tile["options"]] == ["Red", "Blue", "Green"]
+    assert len({o["id"] for o in tile["options"]}) == 3
+    assert tile["registered"] is False and tile["my_vote"] is None
+    paid = await voting.schedule(kind="paid", opens_at=START + timedelta(minutes=20))
+    assert paid["cost"] == 1
+    listed = await voting.ask(ListVotings(user_id="u1"))
+    assert [t["id"] for t in listed.result or []] == [tile["id"], paid["id"]]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"options": ["Only one"]}, "at least two options"),
+        ({"options": ["Red", " red "]}, "unique"),
+        ({"options": ["Red", "  "]}, "empty"),
+        ({"title": "   "}, "title"),
+        ({"closes_at": START + timedelta(minutes=10)}, "before closes_at"),
+        ({"opens_at": START - timedelta(hours=1)}, "in the past"),
+    ],
+)
+async def test_an_invalid_voting_is_refused_and_nothing_is_stored(
+    voting: VotingService, overrides: dict[str, Any], message: str
+) -> None:
+    fields: dict[str, Any] = {
+        "title": "T",
+        "description": "",
+        "options": ["A", "B"],
+        "kind": "free",
+        "opens_at": START + timedelta(minutes=10),
+        "closes_at": START + timedelta(minutes=70),
+        "scheduled_by": "admin",
+    }
+    reply = await voting.ask(ScheduleVoting(**(fields | overrides)))
+    assert reply.error is not None
+    assert reply.error.code == ErrorCode.VALIDATION_ERROR
+    assert message in reply.error.message
+    assert (await voting.ask(ListVotings(user_id="u1"))).result == []
+
+
+async def test_the_vote_window_follows_the_server_clock(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    option = tile["options"][0]["id"]
+
+    early = await voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id=option))
+    assert early.error is not None and early.error.code == ErrorCode.VOTING_NOT_OPEN
+    assert early.error.details["opens_at"] == tile["opens_at"]
+
+    voting.clock.advance(timedelta(minutes=10))  # exactly opens_at: open, no timer needed
+    cast = await voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id=option))
+    assert cast.error is None
+    assert cast.result is not None and cast.result["status"] == "confirmed"
+
+    voting.clock.advance(timedelta(minutes=60))  # exactly closes_at: closed
+    late = await voting.ask(CastVote(voting_id=tile["id"], user_id="u2", option_id=option))
+    assert late.error is not None and late.error.code == ErrorCode.VOTING_CLOSED
+    mine = await voting.ask(GetVoting(voting_id=tile["id"], user_id="u1"))
+    assert mine.result is not None
+    assert mine.result["status"] == "closed"
+    assert mine.result["my_vote"]["option_id"] == option
+    assert mine.result["registered"] is True
+
+
+async def test_unknown_option_and_unknown_voting_are_refused(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    voting.clock.advance(timedelta(minutes=15))
+    reply = await voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id="nope"))
+    assert reply.error is not None and reply.error.code == ErrorCode.UNKNOWN_OPTION
+    missing = await voting.ask(CastVote(voting_id="missing", user_id="u1", option_id="x"))
+    assert missing.error is not None and missing.error.code == ErrorCode.NOT_FOUND
+    assert (await voting.ask(GetVoting(voting_id="missing", user_id="u1"))).error is not None
+
+
+async def test_one_user_voting_fifty_times_at_once_counts_once(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    voting.clock.advance(timedelta(minutes=15))
+    options = [o["id"] for o in tile["options"]]
+    replies = await asyncio.gather(
+        *(
+            voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id=options[i % 3]))
+            for i in range(50)
+        )
+    )
+    confirmed = [r for r in replies if r.error is None]
+    assert len(confirmed) == 1
+    assert all(r.error.code == ErrorCode.ALREADY_VOTED for r in replies if r.error is not None)
+    ballots = await voting.runtime.db["ballots"].count_documents({"voting_id": tile["id"]})
+    assert ballots == 1
+    commits = await voting.runtime.db["commits"].count_documents({"stream": {"$regex": "^vote-"}})
+    assert commits == 1
+
+
+async def test_timer_events_record_opening_and_closing_once(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    opened = Envelope.wrap(
+        VotingOpenTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=10))
+    )
+    closed = Envelope.wrap(
+        VotingCloseTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=70))
+    )
+    for envelope in (opened, opened, closed, closed):
+        await voting.client.bus.publish_event(envelope)
+
+    async def recorded() -> list[str]:
+        events = await voting.runtime.store.read(f"voting-{tile['id']}")
+        types = [e.type for e in events]
+        return types if "voting.VotingClosed" in types else []
+
+    types = await eventually(recorded)
+    await asyncio.sleep(0.3)  # the duplicates have been consumed by now
+    types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
+    assert types == ["voting.VotingScheduled", "voting.VotingOpened", "voting.VotingClosed"]
+
+
+async def test_read_models_rebuild_from_the_store(voting: VotingService) -> None:
+    tile = await voting.schedule()
+    voting.clock.advance(timedelta(minutes=15))
+    option = tile["options"][1]["id"]
+    await voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id=option))
+    before = (await voting.ask(ListVotings(user_id="u1"))).result
+    await voting.runtime.db["votings"].delete_many({})
+    await voting.runtime.db["ballots"].delete_many({})
+    assert (await voting.ask(ListVotings(user_id="u1"))).result == []
+    assert await voting.read_models.rebuild() == 2
+    assert (await voting.ask(ListVotings(user_id="u1"))).result == before
