@@ -1,0 +1,85 @@
+"""The gateway's FastAPI application and its lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from importlib.metadata import version
+
+from fastapi import APIRouter, FastAPI
+
+from eventing.logs import get_logger
+from eventing.service import ServiceRuntime
+from services.gateway.auth import Passwords, Tokens
+from services.gateway.dependencies import Gateway
+from services.gateway.errors import ErrorResponse, install_error_handlers
+from services.gateway.middleware import RequestContext
+from services.gateway.routes import admin, auth, health, me, votings
+from services.gateway.settings import GatewaySettings
+from services.gateway.users import Users
+
+log = get_logger(__name__)
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Scheduled live-event votings: sign up, log in, see the votings and vote.
+
+Authenticate with **Authorize**: paste the `access_token` from `POST /api/v1/auth/login`.
+Every error is `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.jwt_secret_generated:
+            log.warning(
+                "LIVEVOTE_JWT_SECRET is not set: access tokens are signed with a random key, "
+                "so they stop working when the gateway restarts and are not accepted by "
+                "other replicas"
+            )
+        runtime = ServiceRuntime("gateway", settings)
+        runtime.serve()
+        try:
+            await runtime.start()
+            users = Users(runtime.store, Passwords())
+            if settings.admin_email is not None and settings.admin_password is not None:
+                admin = await users.ensure_admin(
+                    settings.admin_email,
+                    settings.admin_password.get_secret_value(),
+                    settings.admin_display_name,
+                )
+                log.info("admin account ready", user_id=admin.id)
+            app.state.gateway = Gateway(settings, runtime, users)
+            yield
+        finally:
+            app.state.gateway = None
+            await runtime.stop()
+
+    app = FastAPI(
+        title="livevote",
+        version=version("livevote"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.tokens = Tokens(settings.signing_key, timedelta(seconds=settings.jwt_ttl_seconds))
+    app.add_middleware(RequestContext)
+    install_error_handlers(app)
+
+    # Documented on every route: FastAPI's own 422 schema is not the shape we answer with.
+    api = APIRouter(
+        prefix=API_PREFIX,
+        responses={422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}},
+    )
+    for part in (auth, me, votings, admin):
+        api.include_router(part.router)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,125 @@
+"""Passwords (argon2), access tokens (JWT, HS256) and who is calling (FastAPI dependencies)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any, get_args
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from contracts import ErrorCode
+from contracts.gateway import Role
+from eventing.clock import Clock, SystemClock
+from services.gateway.errors import ApiError
+
+ALGORITHM = "HS256"
+
+
+class Passwords:
+    """Argon2 hashing, off the event loop: one hash takes tens of milliseconds of CPU."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._decoy: str | None = None
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str, password: str) -> bool:
+        return await asyncio.to_thread(self._verify, password_hash, password)
+
+    def _verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def verify_decoy(self, password: str) -> None:
+        """Spend the time of a real check, so that unknown addresses cannot be told apart."""
+        if self._decoy is None:
+            self._decoy = await self.hash("a password nobody has")
+        await self.verify(self._decoy, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller a valid access token names."""
+
+    user_id: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class Tokens:
+    def __init__(self, secret: str, ttl: timedelta, clock: Clock | None = None) -> None:
+        self._secret = secret
+        self.ttl = ttl
+        self._clock = clock or SystemClock()
+
+    def issue(self, user_id: str, role: Role) -> str:
+        now = self._clock.now()
+        claims: dict[str, Any] = {"sub": user_id, "role": role, "iat": now, "exp": now + self.ttl}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["sub", "exp", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _unauthenticated("the access token has expired; log in again") from None
+        except jwt.InvalidTokenError:
+            raise _unauthenticated("the access token is not valid") from None
+        role = claims["role"]
+        if role not in get_args(Role):
+            raise _unauthenticated("the access token is not valid")
+        return Principal(user_id=str(claims["sub"]), role=role)
+
+
+def _unauthenticated(message: str) -> ApiError:
+    return ApiError(
+        ErrorCode.UNAUTHENTICATED, message, headers={"WWW-Authenticate": 'Bearer realm="livevote"'}
+    )
+
+
+# Not auto_error: a missing token must be a 401 in the API's error format.
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="The access token from POST /api/v1/auth/login.",
+)
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise _unauthenticated("log in and send the access token as a bearer token")
+    tokens: Tokens = request.app.state.tokens
+    return tokens.verify(credentials.credentials)
+
+
+def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise ApiError(ErrorCode.FORBIDDEN, "only administrators may do this")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+Admin = Annotated[Principal, Depends(admin_principal)]

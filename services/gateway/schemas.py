@@ -1,0 +1,135 @@
+"""The bodies the HTTP API accepts and returns.
+
+Request bodies refuse unknown fields, so that a misspelt field is an error instead of a
+silently ignored change. Answers relayed from other services allow extra fields: those
+services may add fields (DESIGN: add freely, never rename) before the gateway names them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from contracts.gateway import Role
+from contracts.voting import VoteStatus, VotingKind, VotingOption
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Long enough for any passphrase, short enough that hashing one is not a denial of service.
+Password = Annotated[str, Field(min_length=8, max_length=1024)]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Relayed(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# Accounts ---------------------------------------------------------------------------
+
+
+class SignupRequest(RequestBody):
+    email: Annotated[EmailStr, Field(max_length=320)]
+    password: Password
+    display_name: Annotated[Text, StringConstraints(max_length=100)]
+
+
+class LoginRequest(RequestBody):
+    # Any string: a malformed address is simply a wrong one here.
+    email: Annotated[str, Field(max_length=320)]
+    password: Annotated[str, Field(max_length=1024)]
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    display_name: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
+
+
+class PreferencesOut(BaseModel):
+    reminders: bool = Field(description="a reminder before each voting starts")
+    updates: bool = Field(description="news from the operator (marketing consent)")
+    show_paid: bool = Field(description="list paid votings")
+
+
+class PreferencesPatch(RequestBody):
+    reminders: StrictBool | None = None
+    updates: StrictBool | None = None
+    show_paid: StrictBool | None = None
+
+
+class ProfileOut(UserOut):
+    role: Role
+    credits: int
+    preferences: PreferencesOut
+
+
+# Votings ----------------------------------------------------------------------------
+
+
+class MyVote(Relayed):
+    vote_id: str
+    option_id: str
+    status: VoteStatus
+
+
+class VotingTile(Relayed):
+    id: str
+    title: str
+    description: str
+    kind: VotingKind
+    cost: int = Field(description="credits a vote costs (0 when free)")
+    opens_at: datetime
+    closes_at: datetime
+    status: Literal["scheduled", "open", "closed", "cancelled"]
+    options: list[VotingOption]
+    registered: bool
+    my_vote: MyVote | None = None
+
+
+class CastVoteRequest(RequestBody):
+    option_id: Annotated[Text, StringConstraints(max_length=200)]
+
+
+class VoteOut(Relayed):
+    vote_id: str
+    status: VoteStatus
+    voting_id: str
+    option_id: str
+
+
+class ScheduleVotingRequest(RequestBody):
+    title: Annotated[Text, StringConstraints(max_length=200)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
+    options: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(
+        min_length=2, max_length=100
+    )
+    kind: VotingKind
+    opens_at: AwareDatetime = Field(examples=["2026-12-31T18:00:00+01:00"])
+    closes_at: AwareDatetime = Field(examples=["2026-12-31T19:00:00+01:00"])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if len(set(self.options)) != len(self.options):
+            raise ValueError("option labels must differ from each other")
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return self
