@@ -54,6 +54,12 @@ def voting_status(
     return "scheduled"
 
 
+def to_milliseconds(moment: datetime) -> datetime:
+    """Times are kept to the millisecond, the precision of a MongoDB date, so that every
+    copy of a voting (events, tiles) states the same instant."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def new_option_id(voting_id: str, position: int) -> str:
     return f"{voting_id[:8]}-{position + 1}"
 
@@ -102,8 +108,8 @@ class Voting(Aggregate):
                     VotingOption(id=new_option_id(voting.id, i), label=label)
                     for i, label in enumerate(labels)
                 ],
-                opens_at=command.opens_at,
-                closes_at=command.closes_at,
+                opens_at=to_milliseconds(command.opens_at),
+                closes_at=to_milliseconds(command.closes_at),
                 scheduled_by=command.scheduled_by,
             )
         )

@@ -1,0 +1,42 @@
+# livevote — the two commands a newcomer needs: `make run` and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+UV ?= uv
+PYTEST_ARGS ?=
+
+.PHONY: help install stack-up stack-down stack-status run test lint format asyncapi
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+install:  ## install the Python environment (uv, locked) and the local stack's servers
+	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	scripts/stack.sh install
+
+stack-up: install  ## start RabbitMQ, FerretDB and stripe-mock on loopback (if not running)
+	scripts/stack.sh up
+
+stack-down:  ## stop the servers stack-up started
+	scripts/stack.sh down
+
+stack-status:  ## say which stack servers answer
+	scripts/stack.sh status
+
+run: install  ## run the stack and all five services; Ctrl-C stops what it started
+	$(UV) run --frozen python -m scripts.launch
+
+lint:  ## ruff (lint and format check) and mypy
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy
+
+format:  ## apply ruff's formatting and safe fixes
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+test: stack-up lint  ## lint, then every test (unit, integration, end-to-end) on real servers
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+asyncapi:  ## write docs/asyncapi.json, the AsyncAPI document of every message
+	$(UV) run --frozen python -m contracts.asyncapi docs/asyncapi.json

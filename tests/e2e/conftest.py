@@ -1,0 +1,93 @@
+"""The whole system as processes: every service started as `make run` starts it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scripts.launch import System
+from tests.conftest import Servers
+
+ADMIN_EMAIL = "admin@e2e.livevote.dev"
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningSystem:
+    system: System
+    namespace: str
+    log: Path
+
+    @property
+    def api(self) -> str:
+        return f"{self.system.base_url}/api/v1"
+
+
+def start_system(servers: Servers, log_dir: Path) -> RunningSystem:
+    namespace = f"e{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "LIVEVOTE_RABBITMQ_URL": servers.rabbitmq_url,
+        "LIVEVOTE_MONGODB_URL": servers.mongodb_url,
+        "LIVEVOTE_NAMESPACE": namespace,
+        "LIVEVOTE_PORT": str(free_port()),
+        "LIVEVOTE_ADMIN_EMAIL": ADMIN_EMAIL,
+        "LIVEVOTE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LIVEVOTE_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+        "LIVEVOTE_SCHEDULER_TICK_SECONDS": "0.2",
+        "LIVEVOTE_RELAY_POLL_SECONDS": "0.1",
+        "LIVEVOTE_LOG_FORMAT": "console",
+    }
+    log = log_dir / f"{namespace}.log"
+    system = System(env, output=log.open("w"))
+    try:
+        system.start()
+    except Exception as error:
+        system.stop()
+        output = log.read_text()[-5000:]
+        raise RuntimeError(f"the system did not start; its output:\n{output}") from error
+    return RunningSystem(system, namespace, log)
+
+
+@pytest.fixture(scope="session")
+def running(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    """One system shared by the tests that do not break it."""
+    running = start_system(servers, tmp_path_factory.mktemp("e2e"))
+    yield running
+    running.system.stop()
+
+
+@pytest.fixture
+async def http(running: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=running.api, timeout=15) as client:
+        yield client
+
+
+async def signup_and_login(client: httpx.AsyncClient, name: str | None = None) -> dict[str, str]:
+    """A new user's bearer header."""
+    email = f"{name or uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:6]}@example.com"
+    password = "correct horse battery"
+    created = await client.post(
+        "/auth/signup", json={"email": email, "password": password, "display_name": "Voter"}
+    )
+    assert created.status_code == 201, created.text
+    return await login(client, email, password)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    response = await client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
