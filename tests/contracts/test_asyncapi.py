@@ -1,0 +1,25 @@
+import json
+from pathlib import Path
+
+from contracts.asyncapi import build, render
+from contracts.envelope import message_types
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "asyncapi.json"
+
+
+def test_every_message_type_is_documented_with_its_envelope() -> None:
+    document = build()
+    documented = {m["name"] for m in document["components"]["messages"].values()}
+    assert documented == set(message_types())
+    cast = document["components"]["messages"]["VoteCast"]["payload"]
+    assert {"message_id", "correlation_id", "causation_id", "occurred_at"} <= set(
+        cast["properties"]
+    )
+    assert document["channels"]["event.voting.vote_cast"]["address"] == "voting.vote_cast"
+    assert "scheduler.receives.voting.VotingScheduled" in document["operations"]
+    assert "voting.answers.voting.CastVote" in document["operations"]
+
+
+def test_the_committed_document_is_up_to_date() -> None:
+    assert DOCUMENT.exists(), "run `make asyncapi`"
+    assert json.loads(DOCUMENT.read_text()) == json.loads(render()), "run `make asyncapi`"
