@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     StrictBool,
     StringConstraints,
     model_validator,
@@ -25,6 +26,10 @@ from contracts.gateway import Role
 from contracts.voting import VoteStatus, VotingKind, VotingOption
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+# Written with its offset as given ("+00:00", where pydantic would write "Z").
+Timestamp = Annotated[
+    AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")
+]
 # Long enough for any passphrase, short enough that hashing one is not a denial of service.
 Password = Annotated[str, Field(min_length=8, max_length=1024)]
 
@@ -97,8 +102,8 @@ class VotingTile(Relayed):
     description: str
     kind: VotingKind
     cost: int = Field(description="credits a vote costs (0 when free)")
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Timestamp
+    closes_at: Timestamp
     status: Literal["scheduled", "open", "closed", "cancelled"]
     options: list[VotingOption]
     registered: bool

@@ -1,0 +1,189 @@
+"""Who the caller is (access tokens), their profile and their preferences."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+
+from contracts import Envelope, Message, Reply
+from contracts.gateway import PreferencesChanged
+from contracts.wallet import GetBalance
+from eventing.service import ServiceRuntime
+from services.gateway.domain import User
+from services.gateway.settings import GatewaySettings
+from tests.gateway.support import (
+    JWT_SECRET,
+    bearer,
+    error_of,
+    peer,
+    store_of,
+    user_token,
+)
+from tests.support import eventually
+
+
+def balance_of(credits: int) -> Any:
+    def answer(query: Message) -> Reply:
+        assert isinstance(query, GetBalance)
+        return Reply.ok({"user_id": query.user_id, "balance": credits})
+
+    return answer
+
+
+def token(claims: dict[str, Any], secret: str = JWT_SECRET, algorithm: str = "HS256") -> str:
+    now = datetime.now(UTC)
+    return jwt.encode(
+        {"sub": "u1", "role": "user", "iat": now, "exp": now + timedelta(hours=1), **claims},
+        secret,
+        algorithm=algorithm,
+    )
+
+
+async def test_me_without_a_token_is_401(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/me")
+
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "UNAUTHENTICATED"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        "Bearer not-a-jwt",
+        f"Bearer {token({}, secret='a-forger-does-not-know-the-real-secret!')}",
+        f"Bearer {token({'exp': datetime.now(UTC) - timedelta(seconds=1)})}",
+        f"Bearer {token({'role': 'superuser'})}",
+        f"Bearer {jwt.encode({'sub': 'u1', 'role': 'admin'}, JWT_SECRET, algorithm='HS256')}",
+        f"Bearer {token({}).rsplit('.', 1)[0]}.",  # signature stripped
+        f"Basic {token({})}",
+    ],
+    ids=["garbage", "forged", "expired", "unknown-role", "no-expiry", "unsigned", "not-bearer"],
+)
+async def test_me_with_a_token_that_is_not_valid_is_401(
+    client: httpx.AsyncClient, credentials: str
+) -> None:
+    response = await client.get("/api/v1/me", headers={"Authorization": credentials})
+
+    assert response.status_code == 401
+    assert error_of(response)["code"] == "UNAUTHENTICATED"
+
+
+async def test_an_expired_token_says_so(client: httpx.AsyncClient) -> None:
+    expired = token({"exp": datetime.now(UTC) - timedelta(minutes=1)})
+
+    response = await client.get("/api/v1/me", headers=bearer(expired))
+
+    assert "expired" in error_of(response)["message"]
+
+
+async def test_me_shows_the_profile_with_credits_from_the_wallet(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    user, access = await user_token(client)
+
+    async with peer("wallet", gateway_settings, {GetBalance: balance_of(7)}) as wallet:
+        response = await client.get(
+            "/api/v1/me", headers={**bearer(access), "X-Correlation-ID": "profile-1"}
+        )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "id": user["id"],
+        "email": user["email"],
+        "display_name": "Ada",
+        "role": "user",
+        "credits": 7,
+        "preferences": {"reminders": True, "updates": False, "show_paid": True},
+    }
+    [query] = wallet.received
+    assert query.message() == GetBalance(user_id=user["id"])
+    assert query.correlation_id == "profile-1"
+
+
+async def test_me_is_503_while_the_wallet_does_not_answer(client: httpx.AsyncClient) -> None:
+    _, access = await user_token(client)
+
+    response = await client.get("/api/v1/me", headers=bearer(access))
+
+    assert response.status_code == 503
+    error = error_of(response)
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert error["details"] == {"service": "wallet"}
+
+
+async def test_preferences_change_persists_and_is_announced(
+    client: httpx.AsyncClient, app: FastAPI, gateway_settings: GatewaySettings
+) -> None:
+    user, access = await user_token(client)
+    announced: list[Envelope] = []
+
+    async def record(event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, PreferencesChanged)
+        if event.user_id == user["id"]:  # not the admin's, say
+            announced.append(envelope)
+
+    notifier = ServiceRuntime("notifier", gateway_settings)
+    notifier.serve(events={PreferencesChanged: record})
+    await notifier.start()
+    try:
+        response = await client.patch(
+            "/api/v1/me/preferences",
+            json={"updates": True, "show_paid": False},
+            headers={**bearer(access), "X-Correlation-ID": "prefs-1"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == {"reminders": True, "updates": True, "show_paid": False}
+
+        # The defaults at signup, then the change, with all three values.
+        await eventually(lambda: _true(len(announced) == 2))
+    finally:
+        await notifier.stop()
+
+    assert [e.message() for e in announced] == [
+        PreferencesChanged(user_id=user["id"], reminders=True, updates=False, show_paid=True),
+        PreferencesChanged(user_id=user["id"], reminders=True, updates=True, show_paid=False),
+    ]
+    assert announced[1].correlation_id == "prefs-1"
+    async with peer("wallet", gateway_settings, {GetBalance: balance_of(0)}):
+        me = await client.get("/api/v1/me", headers=bearer(access))
+    assert me.json()["preferences"] == {"reminders": True, "updates": True, "show_paid": False}
+
+
+async def test_unchanged_preferences_record_nothing(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    user, access = await user_token(client)
+    stream = User.stream_name(user["id"])
+    before = await store_of(app).version(stream)
+
+    for body in ({}, {"reminders": True}, {"updates": False, "show_paid": True}):
+        response = await client.patch("/api/v1/me/preferences", json=body, headers=bearer(access))
+        assert response.status_code == 200
+        assert response.json() == {"reminders": True, "updates": False, "show_paid": True}
+
+    assert await store_of(app).version(stream) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"updates": "yes"}, {"reminders": 1}, {"reminder": False}, {"show_paid": None, "x": 1}],
+)
+async def test_preferences_are_booleans_and_nothing_else(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    _, access = await user_token(client)
+
+    response = await client.patch("/api/v1/me/preferences", json=body, headers=bearer(access))
+
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "VALIDATION_ERROR"
+
+
+async def _true(value: bool) -> bool:
+    return value
