@@ -9,8 +9,13 @@ from services.scheduler.service import SchedulerService
 from services.scheduler.settings import SchedulerSettings
 
 
+async def serve() -> None:
+    # Built inside the event loop that runs it, with the broker and store clients it owns.
+    await run_until_signalled(SchedulerService(SchedulerSettings()))
+
+
 def main() -> None:
-    asyncio.run(run_until_signalled(SchedulerService(SchedulerSettings())))
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

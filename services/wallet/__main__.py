@@ -8,8 +8,13 @@ from eventing.service import run_until_signalled
 from services.wallet.service import WalletService
 
 
+async def serve() -> None:
+    # Built inside the event loop that runs it, with the broker and store clients it owns.
+    await run_until_signalled(WalletService())
+
+
 def main() -> None:
-    asyncio.run(run_until_signalled(WalletService()))
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

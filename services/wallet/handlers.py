@@ -16,7 +16,7 @@ log = get_logger(__name__)
 
 # Appends that lose a race reload and decide again; this many losses in a row is not a
 # race any more, so the message goes back to the broker.
-MAX_CONFLICTS = 5
+MAX_CONFLICTS = 20
 
 
 class WalletHandlers:

@@ -1,0 +1,1 @@
+"""The notifier: who gets which notifications, and (later) delivering them."""

@@ -1,0 +1,111 @@
+"""The recipients read model (collection ``recipients``): who gets reminders and updates.
+
+One document per recipient, rewritten whole from the recipient's stream and guarded by
+its stream version, so a late or repeated write does not replace a newer state. (FerretDB
+does not apply that guard atomically; the handlers check the result against the stream.)
+:meth:`Recipients.rebuild` replays it from the event store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from eventing.store import EventStore
+from services.notifier.domain import Preferences, Recipient
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientView:
+    user_id: str
+    preferences: Preferences
+    # Whether the user's registration reached the notifier (a preferences change can
+    # come first).
+    added: bool
+    version: int
+
+
+class Recipients:
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._recipients = database["recipients"]
+
+    async def ensure_indexes(self) -> None:
+        await self._recipients.create_index([("preferences.reminders", ASCENDING)])
+        await self._recipients.create_index([("preferences.updates", ASCENDING)])
+
+    async def put(self, recipient: Recipient) -> None:
+        """Store the recipient's state unless a newer version of it is stored already."""
+        with contextlib.suppress(DuplicateKeyError):
+            # The filter misses a newer document, so the upsert's insert hits its _id.
+            await self._recipients.update_one(
+                {"_id": recipient.user_id, "version": {"$lt": recipient.version}},
+                {
+                    "$set": {
+                        "user_id": recipient.user_id,
+                        "preferences": recipient.preferences.model_dump(),
+                        "added": recipient.added,
+                        "version": recipient.version,
+                    }
+                },
+                upsert=True,
+            )
+
+    async def version(self, user_id: str) -> int:
+        """The stream version the stored recipient reflects; 0 when none is stored."""
+        document = await self._recipients.find_one({"_id": user_id}, {"version": 1})
+        return 0 if document is None else int(document["version"])
+
+    async def get(self, user_id: str) -> RecipientView | None:
+        document = await self._recipients.find_one({"_id": user_id})
+        return None if document is None else _view(document)
+
+    async def reminder_recipients(self, *, paid: bool) -> AsyncIterator[str]:
+        """Users to remind of a voting: see :meth:`Preferences.wants_reminder`."""
+        query: Document = {"preferences.reminders": True}
+        if paid:
+            query["preferences.show_paid"] = True
+        async for document in self._recipients.find(query, {"_id": 1}):
+            yield document["_id"]
+
+    async def update_recipients(self) -> AsyncIterator[str]:
+        """Users who consented to updates."""
+        async for document in self._recipients.find({"preferences.updates": True}, {"_id": 1}):
+            yield document["_id"]
+
+    async def rebuild(self, store: EventStore) -> int:
+        """Replace the read model by a replay of every recipient stream; returns recipients.
+
+        Meant for a stopped notifier: a change handled during the rebuild can be lost
+        until that recipient's next event.
+        """
+        prefix = f"{Recipient.stream_prefix}-"
+        recipients: dict[str, Recipient] = {}
+        async for commit in store.replay():
+            if not commit.stream.startswith(prefix):
+                continue
+            user_id = commit.stream.removeprefix(prefix)
+            recipient = recipients.setdefault(user_id, Recipient(user_id))
+            for event in commit.events:
+                recipient.apply(event.message())
+            recipient.version = commit.version
+        await self._recipients.delete_many({})
+        for recipient in recipients.values():
+            await self.put(recipient)
+        return len(recipients)
+
+
+def _view(document: Document) -> RecipientView:
+    return RecipientView(
+        user_id=document["_id"],
+        preferences=Preferences.model_validate(document["preferences"]),
+        added=document["added"],
+        version=document["version"],
+    )

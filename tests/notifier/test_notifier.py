@@ -1,0 +1,228 @@
+"""The notifier on a real broker and store: recipients, their preferences, late changes.
+
+The notifier handles events concurrently (up to its prefetch), so nothing here relies on
+the order in which it finishes them; a test waits for the state it expects, and for
+"nothing else happens" it waits a quiet moment after a later message was handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts import Envelope, Message
+from contracts.gateway import PreferencesChanged, UserRegistered
+from contracts.notifier import RecipientAdded
+from eventing.service import ServiceRuntime
+from eventing.settings import RuntimeSettings
+from services.notifier.domain import (
+    DEFAULT_PREFERENCES,
+    Preferences,
+    Recipient,
+    RecipientPreferencesSet,
+    Source,
+)
+from services.notifier.service import NotifierService
+from services.notifier.store import RecipientView
+from tests.support import eventually
+
+T0 = datetime(2030, 5, 17, 18, 0, tzinfo=UTC)
+QUIET = 0.4
+
+
+def registered(user_id: str) -> UserRegistered:
+    return UserRegistered(
+        user_id=user_id, email=f"{user_id}@example.com", display_name=user_id.title(), role="user"
+    )
+
+
+def changed(user_id: str, *, reminders: bool, updates: bool, show_paid: bool) -> PreferencesChanged:
+    return PreferencesChanged(
+        user_id=user_id, reminders=reminders, updates=updates, show_paid=show_paid
+    )
+
+
+def on_user_stream(user_id: str, version: int, message: Message) -> Envelope:
+    """The envelope the gateway's relay publishes for the user's ``version``-th event."""
+    return Envelope.wrap(message).model_copy(
+        update={"stream": f"user-{user_id}", "version": version}
+    )
+
+
+@pytest.fixture
+async def gateway(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime("gateway", settings)
+    runtime.serve()
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def notifier(settings: RuntimeSettings) -> AsyncIterator[NotifierService]:
+    service = NotifierService(settings)
+    await service.start()
+    yield service
+    await service.stop()
+
+
+async def recipient_is(
+    notifier: NotifierService, user_id: str, preferences: Preferences, *, added: bool = True
+) -> RecipientView:
+    async def probe() -> RecipientView | None:
+        view = await notifier.recipients.get(user_id)
+        if view is None or view.preferences != preferences or view.added != added:
+            return None
+        return view
+
+    view = await eventually(probe)
+    assert view is not None
+    return view
+
+
+async def settled(gateway: ServiceRuntime, notifier: NotifierService, marker: str) -> None:
+    """Wait until a registration published now is handled, and a moment more."""
+    await gateway.bus.publish_event(on_user_stream(marker, 1, registered(marker)))
+    await recipient_is(notifier, marker, DEFAULT_PREFERENCES)
+    await asyncio.sleep(QUIET)
+
+
+async def listed(notifier: NotifierService) -> tuple[set[str], set[str], set[str]]:
+    """Who would get a reminder of a free voting, of a paid one, and an update."""
+    return (
+        {u async for u in notifier.recipients.reminder_recipients(paid=False)},
+        {u async for u in notifier.recipients.reminder_recipients(paid=True)},
+        {u async for u in notifier.recipients.update_recipients()},
+    )
+
+
+async def test_a_registered_user_is_added_once_with_default_preferences(
+    gateway: ServiceRuntime, notifier: NotifierService
+) -> None:
+    registration = on_user_stream("ada", 1, registered("ada"))
+    for _ in range(3):
+        await gateway.bus.publish_event(registration)
+    await gateway.bus.publish_event(Envelope.wrap(registered("ada")))
+    await recipient_is(notifier, "ada", Preferences(reminders=True, updates=False, show_paid=True))
+    await settled(gateway, notifier, "marker")
+
+    events = await notifier.store.read(Recipient.stream_name("ada"))
+    assert [e.message() for e in events] == [RecipientAdded(user_id="ada")]
+    reminded_free, reminded_paid, updated = await listed(notifier)
+    assert "ada" in reminded_free and "ada" in reminded_paid
+    assert "ada" not in updated
+
+    async def published() -> bool:
+        return await notifier.store.unpublished(10) == []
+
+    await eventually(published)
+
+
+async def test_preferences_follow_the_newest_change_whatever_order_they_arrive_in(
+    gateway: ServiceRuntime, notifier: NotifierService
+) -> None:
+    # Published by the gateway's own relay, in order, with their stream positions.
+    await gateway.store.append("user-ada", 0, [Envelope.wrap(registered("ada"))])
+    await gateway.store.append(
+        "user-ada",
+        1,
+        [Envelope.wrap(changed("ada", reminders=False, updates=True, show_paid=True))],
+    )
+    await gateway.store.append(
+        "user-ada",
+        2,
+        [Envelope.wrap(changed("ada", reminders=True, updates=True, show_paid=False))],
+    )
+    newest = Preferences(reminders=True, updates=True, show_paid=False)
+    await recipient_is(notifier, "ada", newest)
+
+    # Grace's newer change overtakes the older one, and both overtake her registration.
+    grace_newest = Preferences(reminders=False, updates=True, show_paid=True)
+    await gateway.bus.publish_event(
+        on_user_stream("grace", 3, changed("grace", **dict(grace_newest)))
+    )
+    await gateway.bus.publish_event(
+        on_user_stream("grace", 2, changed("grace", reminders=True, updates=False, show_paid=True))
+    )
+    await gateway.bus.publish_event(on_user_stream("grace", 1, registered("grace")))
+    await recipient_is(notifier, "grace", grace_newest)
+
+    # Ada's older change is delivered again, late: it must not win.
+    older = (await gateway.store.read("user-ada"))[1]
+    await gateway.bus.publish_event(older)
+    await settled(gateway, notifier, "marker")
+    await recipient_is(notifier, "ada", newest)
+    await recipient_is(notifier, "grace", grace_newest)
+
+    reminded_free, reminded_paid, updated = await listed(notifier)
+    assert reminded_free == {"ada", "marker"}  # grace switched reminders off
+    assert reminded_paid == {"marker"}  # ada hides paid votings
+    assert updated == {"ada", "grace"}
+
+    # Whichever of grace's changes were handled first, each applied one was newer than
+    # the one before it, and the newest came last.
+    applied = [
+        event.source_version
+        for envelope in await notifier.store.read(Recipient.stream_name("grace"))
+        if isinstance(event := envelope.message(), RecipientPreferencesSet)
+    ]
+    assert applied in ([3], [2, 3])
+
+
+async def test_the_recipients_read_model_is_rebuilt_from_the_store(
+    gateway: ServiceRuntime, notifier: NotifierService
+) -> None:
+    ada_prefers = Preferences(reminders=False, updates=True, show_paid=False)
+    await gateway.bus.publish_event(on_user_stream("ada", 1, registered("ada")))
+    await gateway.bus.publish_event(on_user_stream("ada", 2, changed("ada", **dict(ada_prefers))))
+    await gateway.bus.publish_event(on_user_stream("grace", 1, registered("grace")))
+    before = [
+        await recipient_is(notifier, "ada", ada_prefers),
+        await recipient_is(notifier, "grace", DEFAULT_PREFERENCES),
+    ]
+
+    await notifier.db["recipients"].delete_many({})
+    assert await notifier.recipients.rebuild(notifier.store) == 2
+    assert [await notifier.recipients.get(u) for u in ("ada", "grace")] == before
+
+
+async def test_a_late_write_of_an_older_state_does_not_replace_a_newer_one(
+    notifier: NotifierService,
+) -> None:
+    # Two handlers of one recipient's events can finish in either order.
+    older, newer = Recipient("ada"), Recipient("ada")
+    older.add()
+    older.version = 1
+    newer.add()
+    newer.set_preferences(Preferences(updates=True), Source("user-ada", 2, T0))
+    newer.version = 2
+
+    await notifier.recipients.put(newer)
+    await notifier.recipients.put(older)
+    ada = await notifier.recipients.get("ada")
+    assert ada is not None and ada.version == 2 and ada.preferences.updates
+
+
+async def test_a_burst_of_changes_handled_at_once_ends_at_the_newest(
+    gateway: ServiceRuntime, notifier: NotifierService
+) -> None:
+    # A user flipping switches quickly: many changes of one recipient in flight together,
+    # arriving shuffled.
+    changes = {
+        version: changed(
+            "ada", reminders=version % 2 == 0, updates=version % 3 == 0, show_paid=True
+        )
+        for version in range(2, 12)
+    }
+    order = [7, 3, 11, 2, 9, 5, 10, 4, 8, 6]
+    await gateway.bus.publish_event(on_user_stream("ada", 1, registered("ada")))
+    await asyncio.gather(
+        *(gateway.bus.publish_event(on_user_stream("ada", v, changes[v])) for v in order)
+    )
+    newest = Preferences(reminders=False, updates=False, show_paid=True)  # version 11
+    await settled(gateway, notifier, "marker")
+    view = await recipient_is(notifier, "ada", newest)
+    assert view.version == await notifier.store.version(Recipient.stream_name("ada"))
