@@ -17,7 +17,7 @@ class GatewaySettings(RuntimeSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
-    jwt_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 24 * 3600)
+    jwt_ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     admin_display_name: str = Field(default="Administrator", min_length=1, max_length=100)
