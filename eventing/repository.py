@@ -28,13 +28,19 @@ class Repository(Generic[A]):
             aggregate.version = event.version or aggregate.version + 1
         return aggregate
 
-    async def save(self, aggregate: A, cause: Envelope | None = None) -> Commit:
-        """Append the aggregate's pending events; they continue ``cause``'s conversation.
+    async def save(
+        self, aggregate: A, cause: Envelope | None = None, *, correlation_id: str | None = None
+    ) -> Commit:
+        """Append the aggregate's pending events in one commit.
 
-        Raises :class:`eventing.store.ConcurrencyConflict` when the stream moved meanwhile.
+        They continue ``cause``'s conversation when there is a message behind them, else
+        the conversation named by ``correlation_id`` (an HTTP request's, say), else a new
+        one. Raises :class:`eventing.store.ConcurrencyConflict` when the stream moved.
         """
         envelopes = [
-            cause.caused(event) if cause is not None else Envelope.wrap(event)
+            cause.caused(event)
+            if cause is not None
+            else Envelope.wrap(event, correlation_id=correlation_id)
             for event in aggregate.pending
         ]
         commit = await self._store.append(aggregate.stream, aggregate.version, envelopes)

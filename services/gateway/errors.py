@@ -34,10 +34,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
 }
-
-# A protocol-level refusal, not a domain error, so it has no ErrorCode of its own.
-METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
 
 # Errors Starlette raises itself (routing, malformed requests), by status.
 _HTTP_CODES: dict[int, str] = {
@@ -45,7 +43,7 @@ _HTTP_CODES: dict[int, str] = {
     401: ErrorCode.UNAUTHENTICATED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
-    405: METHOD_NOT_ALLOWED,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }

@@ -7,9 +7,8 @@ import contextlib
 import time
 import uuid
 
-from contracts import Envelope, ErrorCode
+from contracts import ErrorCode
 from contracts.gateway import Role
-from eventing.aggregate import Aggregate
 from eventing.clock import Clock, SystemClock
 from eventing.logs import get_logger
 from eventing.repository import Repository
@@ -71,13 +70,15 @@ class Users:
         password_hash = await self._passwords.hash(password)
         user_id = uuid.uuid4().hex
         try:
-            await self._save(EmailClaim.claim(email, user_id, self._clock.now()), correlation_id)
+            await self._claims.save(
+                EmailClaim.claim(email, user_id, self._clock.now()), correlation_id=correlation_id
+            )
         except ConcurrencyConflict:
             user_id = await self._abandoned_claim(email)
             log.warning("completing a signup that died after claiming its address", user_id=user_id)
         user = User.register(user_id, email, display_name, password_hash, role)
         try:
-            await self._save(user, correlation_id)
+            await self._users.save(user, correlation_id=correlation_id)
         except ConcurrencyConflict:
             # Two signups completed the same abandoned claim; the other one won.
             raise _email_taken() from None
@@ -109,7 +110,7 @@ class Users:
         user.set_password(await self._passwords.hash(password))
         # A user who changed meanwhile keeps the old hash until the next login.
         with contextlib.suppress(ConcurrencyConflict):
-            await self._save(user, None)
+            await self._users.save(user)
 
     async def change_preferences(
         self,
@@ -130,7 +131,7 @@ class Users:
             if not user.pending:
                 return preferences
             try:
-                await self._save(user, correlation_id)
+                await self._users.save(user, correlation_id=correlation_id)
             except ConcurrencyConflict:
                 continue
             log.info("preferences changed", user_id=user_id)
@@ -170,16 +171,5 @@ class Users:
             log.info("setting the admin password from the settings", user_id=user.id)
             user.set_password(await self._passwords.hash(password))
         if user.pending:
-            await self._save(user, None)
+            await self._users.save(user)
         return user
-
-    async def _save(self, aggregate: Aggregate, correlation_id: str | None) -> None:
-        """Append the aggregate's new events as part of the request's conversation.
-
-        (Repository.save continues the conversation of a message; an HTTP request is the
-        start of one, so its events carry the request's correlation id instead.)
-        """
-        events = [Envelope.wrap(e, correlation_id=correlation_id) for e in aggregate.pending]
-        commit = await self._store.append(aggregate.stream, aggregate.version, events)
-        aggregate.version = commit.version
-        aggregate.pending.clear()
