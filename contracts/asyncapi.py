@@ -18,6 +18,12 @@ from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, eve
 NAMESPACE = "livevote"
 
 
+def contract_messages() -> list[type[Message]]:
+    """The messages that cross service boundaries (a service's private events do not)."""
+    shared = (m for m in message_types().values() if m.__module__.startswith("contracts."))
+    return sorted(shared, key=lambda m: m.type)
+
+
 def _owner(message: type[Message]) -> str:
     return message.type.split(".", 1)[0]
 
@@ -60,7 +66,7 @@ def build() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
-    for message in sorted(message_types().values(), key=lambda m: m.type):
+    for message in contract_messages():
         name = message.__name__
         messages[name] = _message_component(message, schemas)
         ref = {"$ref": f"#/components/messages/{name}"}

@@ -14,6 +14,7 @@ Topology (every name prefixed by the namespace setting):
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -78,6 +79,10 @@ class Bus:
             reconnect_interval=1.0,
             app_id=service,
             graceful_timeout=10.0,
+            # FastStream's own lines go through our structured logs; a line per message
+            # consumed is debug detail.
+            logger=logging.getLogger("faststream"),
+            log_level=logging.DEBUG,
         )
         self.events_exchange = RabbitExchange(
             self.names("events"),

@@ -6,7 +6,9 @@ still being handled (the broker delivers concurrently, up to the prefetch) waits
 and is then skipped; a duplicate of a finished message is skipped at once. A claim whose
 holder died is taken over after ``stale_after``, so a crash mid-handler cannot lose the
 message: its handler runs again, which is why handlers keep their own effects idempotent
-too (an append at a fixed stream version, an upsert keyed by the event).
+too (an append at a fixed stream version, an upsert keyed by the event). On a server
+whose conditional updates are not atomic (FerretDB), two consumers may both take over the
+same stale claim; that, too, only runs an idempotent handler twice.
 """
 
 from __future__ import annotations

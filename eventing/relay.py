@@ -3,7 +3,9 @@
 Private events (no routing key) are marked without being published. Publishing happens
 before marking, so a crash in between publishes the commit again
 after restart (at-least-once); consumers deduplicate by message id. Only the replica
-holding the relay lease publishes, so replicas do not race each other.
+holding the relay lease publishes, so replicas do not race each other (on a server whose
+conditional updates are not atomic, FerretDB, two may overlap for a moment: that only
+publishes some events twice, which consumers deduplicate).
 """
 
 from __future__ import annotations

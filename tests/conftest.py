@@ -103,10 +103,10 @@ async def settings(servers: Servers) -> AsyncIterator[RuntimeSettings]:
         delivery_limit=3,
         relay_poll_seconds=0.05,
     )
-    await _drop_namespace(servers, namespace)
+    await drop_namespace(servers, namespace)
 
 
-async def _drop_namespace(servers: Servers, namespace: str) -> None:
+async def drop_namespace(servers: Servers, namespace: str) -> None:
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongodb_url)
     try:
         for name in await client.list_database_names():

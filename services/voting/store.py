@@ -57,9 +57,19 @@ class VotingReadModels:
                     )
 
     async def _refresh_voting(self, voting_id: str) -> None:
-        voting = await self._voting_repository.get(voting_id)
-        if voting is None:
-            return
+        # Conditional updates are not atomic on every MongoDB-wire server (FerretDB's are
+        # not): a slower writer can land an older tile over a newer one. Reading the tile
+        # back and writing again until it is as new as the stream repairs that.
+        for _ in range(10):
+            voting = await self._voting_repository.get(voting_id)
+            if voting is None:
+                return
+            await self._write_tile(voting)
+            tile = await self._votings.find_one({"_id": voting_id}, {"version": 1})
+            if tile is not None and tile["version"] >= await self._store.version(voting.stream):
+                return
+
+    async def _write_tile(self, voting: Voting) -> None:
         fields = {
             "title": voting.title,
             "description": voting.description,
@@ -75,7 +85,7 @@ class VotingReadModels:
         # A tile already at this version or a newer one wins: the upsert then collides.
         with contextlib.suppress(DuplicateKeyError):
             await self._votings.update_one(
-                {"_id": voting_id, "version": {"$lt": voting.version}},
+                {"_id": voting.id, "version": {"$lt": voting.version}},
                 {"$set": fields},
                 upsert=True,
             )

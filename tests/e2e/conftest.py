@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from scripts.launch import System
-from tests.conftest import Servers
+from tests.conftest import Servers, drop_namespace
 
 ADMIN_EMAIL = "admin@e2e.livevote.dev"
 ADMIN_PASSWORD = "e2e-admin-password"
@@ -67,7 +68,12 @@ def running(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """One system shared by the tests that do not break it."""
     running = start_system(servers, tmp_path_factory.mktemp("e2e"))
     yield running
+    stop_system(running, servers)
+
+
+def stop_system(running: RunningSystem, servers: Servers) -> None:
     running.system.stop()
+    asyncio.run(drop_namespace(servers, running.namespace))
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pymongo import AsyncMongoClient
 
 from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
 from tests.conftest import Servers, consumer_counts
-from tests.e2e.conftest import RunningSystem, signup_and_login, start_system
+from tests.e2e.conftest import RunningSystem, signup_and_login, start_system, stop_system
 from tests.support import eventually
 
 
@@ -22,7 +22,7 @@ def own_system(servers: Servers, tmp_path: Path) -> Iterator[RunningSystem]:
     """A system of its own, for a test that breaks things."""
     running = start_system(servers, tmp_path)
     yield running
-    running.system.stop()
+    stop_system(running, servers)
 
 
 async def test_after_a_broker_restart_every_service_consumes_again(
