@@ -16,17 +16,15 @@ from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
 from eventing.clock import FixedClock
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
-from services.voting.handlers import VotingHandlers
-from services.voting.store import VotingReadModels
+from services.voting.service import VotingService
 from tests.support import eventually
 
 START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
 
 
 @dataclass
-class VotingService:
-    runtime: ServiceRuntime
-    read_models: VotingReadModels
+class Voting:
+    runtime: VotingService
     clock: FixedClock
     client: ServiceRuntime
 
@@ -50,23 +48,19 @@ class VotingService:
 
 
 @pytest.fixture
-async def voting(settings: RuntimeSettings) -> AsyncIterator[VotingService]:
+async def voting(settings: RuntimeSettings) -> AsyncIterator[Voting]:
     clock = FixedClock(START)
-    runtime = ServiceRuntime("voting", settings)
-    read_models = VotingReadModels(runtime.db, runtime.store)
-    await read_models.ensure_indexes()
-    handlers = VotingHandlers(runtime.store, read_models, clock)
-    runtime.serve(commands=handlers.commands(), events=handlers.events())
+    runtime = VotingService(settings, clock)
     client = ServiceRuntime("gateway", settings)
     client.serve()
     await runtime.start()
     await client.start()
-    yield VotingService(runtime, read_models, clock, client)
+    yield Voting(runtime, clock, client)
     await client.stop()
     await runtime.stop()
 
 
-async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: VotingService) -> None:
+async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: Voting) -> None:
     tile = await voting.schedule()
     assert tile["title"] == "Song of the night"
     assert tile["status"] == "scheduled"
@@ -92,7 +86,7 @@ async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: Voti
     ],
 )
 async def test_an_invalid_voting_is_refused_and_nothing_is_stored(
-    voting: VotingService, overrides: dict[str, Any], message: str
+    voting: Voting, overrides: dict[str, Any], message: str
 ) -> None:
     fields: dict[str, Any] = {
         "title": "T",
@@ -110,7 +104,7 @@ async def test_an_invalid_voting_is_refused_and_nothing_is_stored(
     assert (await voting.ask(ListVotings(user_id="u1"))).result == []
 
 
-async def test_the_vote_window_follows_the_server_clock(voting: VotingService) -> None:
+async def test_the_vote_window_follows_the_server_clock(voting: Voting) -> None:
     tile = await voting.schedule()
     option = tile["options"][0]["id"]
 
@@ -133,7 +127,7 @@ async def test_the_vote_window_follows_the_server_clock(voting: VotingService) -
     assert mine.result["registered"] is True
 
 
-async def test_unknown_option_and_unknown_voting_are_refused(voting: VotingService) -> None:
+async def test_unknown_option_and_unknown_voting_are_refused(voting: Voting) -> None:
     tile = await voting.schedule()
     voting.clock.advance(timedelta(minutes=15))
     reply = await voting.ask(CastVote(voting_id=tile["id"], user_id="u1", option_id="nope"))
@@ -143,7 +137,7 @@ async def test_unknown_option_and_unknown_voting_are_refused(voting: VotingServi
     assert (await voting.ask(GetVoting(voting_id="missing", user_id="u1"))).error is not None
 
 
-async def test_one_user_voting_fifty_times_at_once_counts_once(voting: VotingService) -> None:
+async def test_one_user_voting_fifty_times_at_once_counts_once(voting: Voting) -> None:
     tile = await voting.schedule()
     voting.clock.advance(timedelta(minutes=15))
     options = [o["id"] for o in tile["options"]]
@@ -162,7 +156,7 @@ async def test_one_user_voting_fifty_times_at_once_counts_once(voting: VotingSer
     assert commits == 1
 
 
-async def test_timer_events_record_opening_and_closing_once(voting: VotingService) -> None:
+async def test_timer_events_record_opening_and_closing_once(voting: Voting) -> None:
     tile = await voting.schedule()
     opened = Envelope.wrap(
         VotingOpenTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=10))
@@ -184,7 +178,7 @@ async def test_timer_events_record_opening_and_closing_once(voting: VotingServic
     assert types == ["voting.VotingScheduled", "voting.VotingOpened", "voting.VotingClosed"]
 
 
-async def test_read_models_rebuild_from_the_store(voting: VotingService) -> None:
+async def test_read_models_rebuild_from_the_store(voting: Voting) -> None:
     tile = await voting.schedule()
     voting.clock.advance(timedelta(minutes=15))
     option = tile["options"][1]["id"]
@@ -193,5 +187,5 @@ async def test_read_models_rebuild_from_the_store(voting: VotingService) -> None
     await voting.runtime.db["votings"].delete_many({})
     await voting.runtime.db["ballots"].delete_many({})
     assert (await voting.ask(ListVotings(user_id="u1"))).result == []
-    assert await voting.read_models.rebuild() == 2
+    assert await voting.runtime.read_models.rebuild() == 2
     assert (await voting.ask(ListVotings(user_id="u1"))).result == before

@@ -1,0 +1,21 @@
+"""The voting process: the service runtime with the voting handlers and read models."""
+
+from __future__ import annotations
+
+from eventing.clock import Clock, SystemClock
+from eventing.service import ServiceRuntime
+from eventing.settings import RuntimeSettings
+from services.voting.handlers import VotingHandlers
+from services.voting.store import VotingReadModels
+
+
+class VotingService(ServiceRuntime):
+    def __init__(self, settings: RuntimeSettings | None = None, clock: Clock | None = None) -> None:
+        super().__init__("voting", settings)
+        self.read_models = VotingReadModels(self.db, self.store)
+        handlers = VotingHandlers(self.store, self.read_models, clock or SystemClock())
+        self.serve(commands=handlers.commands(), events=handlers.events())
+
+    async def start(self) -> None:
+        await self.read_models.ensure_indexes()
+        await super().start()
