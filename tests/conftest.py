@@ -18,6 +18,7 @@ import aio_pika
 import pytest
 from pymongo import AsyncMongoClient
 
+from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,3 +130,13 @@ async def drop_namespace(servers: Servers, namespace: str) -> None:
             await channel.exchange_delete(f"{namespace}.{exchange}")
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def gateway(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
+    """A runtime in the gateway's place: publishes as it would and asks other services."""
+    runtime = ServiceRuntime("gateway", settings)
+    runtime.serve()
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from contracts.gateway import UserRegistered
+
 T = TypeVar("T")
 
 
@@ -22,3 +24,10 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
         await asyncio.sleep(interval)
+
+
+def registered(user_id: str) -> UserRegistered:
+    """A plain user's registration, as the gateway announces it."""
+    return UserRegistered(
+        user_id=user_id, email=f"{user_id}@example.com", display_name=user_id.title(), role="user"
+    )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts import Envelope, Message
-from contracts.gateway import PreferencesChanged, UserRegistered
+from contracts.gateway import PreferencesChanged
 from contracts.notifier import RecipientAdded
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
@@ -27,16 +27,10 @@ from services.notifier.domain import (
 )
 from services.notifier.service import NotifierService
 from services.notifier.store import RecipientView
-from tests.support import eventually
+from tests.support import eventually, registered
 
 T0 = datetime(2030, 5, 17, 18, 0, tzinfo=UTC)
 QUIET = 0.4
-
-
-def registered(user_id: str) -> UserRegistered:
-    return UserRegistered(
-        user_id=user_id, email=f"{user_id}@example.com", display_name=user_id.title(), role="user"
-    )
 
 
 def changed(user_id: str, *, reminders: bool, updates: bool, show_paid: bool) -> PreferencesChanged:
@@ -50,15 +44,6 @@ def on_user_stream(user_id: str, version: int, message: Message) -> Envelope:
     return Envelope.wrap(message).model_copy(
         update={"stream": f"user-{user_id}", "version": version}
     )
-
-
-@pytest.fixture
-async def gateway(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime("gateway", settings)
-    runtime.serve()
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -17,15 +16,11 @@ from eventing.relay import OutboxRelay
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from tests.conftest import Servers
-from tests.support import eventually
+from tests.support import eventually, registered
 
 
 def user_registered(n: int) -> Envelope:
-    return Envelope.wrap(
-        UserRegistered(
-            user_id=f"u{n}", email=f"u{n}@example.com", display_name=f"U{n}", role="user"
-        )
-    )
+    return Envelope.wrap(registered(f"u{n}"))
 
 
 class Recorder:
@@ -57,15 +52,6 @@ class Recorder:
         return {d["_id"]: d["applied"] async for d in self._effects.find({})}
 
 
-@pytest.fixture
-async def producer(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime("gateway", settings)
-    runtime.serve()
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
 async def start_consumer(
     settings: RuntimeSettings, fail_for: set[str] | None = None
 ) -> tuple[ServiceRuntime, Recorder]:
@@ -80,30 +66,30 @@ class RelayKilled(BaseException):
 
 
 async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_applies_once(
-    settings: RuntimeSettings, producer: ServiceRuntime
+    settings: RuntimeSettings, gateway: ServiceRuntime
 ) -> None:
     consumer, recorder = await start_consumer(settings)
     try:
         # Stop the running relay so the test owns the publish/mark sequence.
-        assert producer._relay_task is not None
-        producer._relay_task.cancel()
-        await asyncio.gather(producer._relay_task, return_exceptions=True)
-        await producer.store.append("user-u1", 0, [user_registered(1)])
+        assert gateway._relay_task is not None
+        gateway._relay_task.cancel()
+        await asyncio.gather(gateway._relay_task, return_exceptions=True)
+        await gateway.store.append("user-u1", 0, [user_registered(1)])
 
         async def killed(_: Any) -> None:
             raise RelayKilled
 
-        dying = OutboxRelay(producer.store, producer.bus.publish_event, producer.relay._lease)
-        dying._store = _StoreDyingOnMark(producer.store, killed)  # type: ignore[assignment]
+        dying = OutboxRelay(gateway.store, gateway.bus.publish_event, gateway.relay._lease)
+        dying._store = _StoreDyingOnMark(gateway.store, killed)  # type: ignore[assignment]
         with pytest.raises(RelayKilled):
             await dying.relay_once()
         await eventually(lambda: _value(recorder.deliveries["u1"] == 1))
 
         # The restarted relay finds the commit still unpublished and publishes it again.
-        assert len(await producer.store.unpublished(10)) == 1
-        restarted = OutboxRelay(producer.store, producer.bus.publish_event, producer.relay._lease)
+        assert len(await gateway.store.unpublished(10)) == 1
+        restarted = OutboxRelay(gateway.store, gateway.bus.publish_event, gateway.relay._lease)
         assert await restarted.relay_once() == 1
-        assert await producer.store.unpublished(10) == []
+        assert await gateway.store.unpublished(10) == []
 
         await eventually(lambda: _value(recorder.received["u1"] == 2))
         await asyncio.sleep(0.3)  # give a second application every chance to show up
@@ -127,14 +113,14 @@ async def _value(value: Any) -> Any:
 
 
 async def test_a_duplicated_event_has_its_effect_once(
-    settings: RuntimeSettings, producer: ServiceRuntime
+    settings: RuntimeSettings, gateway: ServiceRuntime
 ) -> None:
     consumer, recorder = await start_consumer(settings)
     try:
         envelope = user_registered(7)
         for _ in range(3):
-            await producer.bus.publish_event(envelope)
-        await producer.bus.publish_event(user_registered(8))
+            await gateway.bus.publish_event(envelope)
+        await gateway.bus.publish_event(user_registered(8))
         applied = await eventually(_applied_count(recorder, 2))
         await eventually(lambda: _value(recorder.received["u7"] == 3))
         await asyncio.sleep(0.3)
@@ -144,14 +130,14 @@ async def test_a_duplicated_event_has_its_effect_once(
 
 
 async def test_a_message_whose_handler_always_fails_is_dead_lettered_and_does_not_block(
-    settings: RuntimeSettings, producer: ServiceRuntime, servers: Servers
+    settings: RuntimeSettings, gateway: ServiceRuntime, servers: Servers
 ) -> None:
     consumer, recorder = await start_consumer(settings, fail_for={"u1"})
     try:
         poison = user_registered(1)
-        await producer.bus.publish_event(poison)
+        await gateway.bus.publish_event(poison)
         for n in range(2, 12):
-            await producer.bus.publish_event(user_registered(n))
+            await gateway.bus.publish_event(user_registered(n))
 
         applied = await eventually(_applied_count(recorder, 10))
         assert "u1" not in applied
@@ -167,18 +153,18 @@ async def test_a_message_whose_handler_always_fails_is_dead_lettered_and_does_no
 
 
 async def test_a_malformed_message_is_dead_lettered_at_once(
-    settings: RuntimeSettings, producer: ServiceRuntime, servers: Servers
+    settings: RuntimeSettings, gateway: ServiceRuntime, servers: Servers
 ) -> None:
     consumer, recorder = await start_consumer(settings)
     try:
-        await producer.bus.broker.publish(
+        await gateway.bus.broker.publish(
             b'{"not": "an envelope"}',
-            exchange=producer.bus.events_exchange,
+            exchange=gateway.bus.events_exchange,
             routing_key="gateway.user_registered",
             persist=True,
             message_id="garbage-1",
         )
-        await producer.bus.publish_event(user_registered(2))
+        await gateway.bus.publish_event(user_registered(2))
         await eventually(_applied_count(recorder, 1))
         dead = await eventually(_dead_letters(servers, settings))
         assert [m.message_id for m in dead] == ["garbage-1"]

@@ -48,15 +48,11 @@ class Voting:
 
 
 @pytest.fixture
-async def voting(settings: RuntimeSettings) -> AsyncIterator[Voting]:
+async def voting(settings: RuntimeSettings, gateway: ServiceRuntime) -> AsyncIterator[Voting]:
     clock = FixedClock(START)
     runtime = VotingService(settings, clock)
-    client = ServiceRuntime("gateway", settings)
-    client.serve()
     await runtime.start()
-    await client.start()
-    yield Voting(runtime, clock, client)
-    await client.stop()
+    yield Voting(runtime, clock, gateway)
     await runtime.stop()
 
 

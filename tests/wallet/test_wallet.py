@@ -3,40 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
-import pytest
-
 from contracts import Envelope
-from contracts.gateway import UserRegistered
 from contracts.wallet import AccountOpened, GetBalance
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from services.wallet.domain import Account
 from services.wallet.service import WalletService
 from tests.support import eventually
+from tests.support import registered as user_registered
 
 
 def registered(user_id: str) -> Envelope:
-    return Envelope.wrap(
-        UserRegistered(
-            user_id=user_id,
-            email=f"{user_id}@example.com",
-            display_name=user_id.title(),
-            role="user",
-        )
-    )
-
-
-@pytest.fixture
-async def gateway(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
-    """Stands in for the gateway: publishes registrations and asks for balances."""
-    runtime = ServiceRuntime("gateway", settings)
-    runtime.serve()
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
+    return Envelope.wrap(user_registered(user_id))
 
 
 async def account_exists(wallet: WalletService, user_id: str) -> None:
