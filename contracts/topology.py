@@ -25,8 +25,23 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "scheduler.voting_open_time_reached",
         "scheduler.voting_close_time_reached",
         "voting.#",  # its own events, for projections that survive a crash after append
+        # the paid-vote saga
+        "wallet.credits_reserved",
+        "wallet.credits_reservation_failed",
+        "wallet.credits_released",
     ),
-    "scheduler": ("voting.voting_scheduled",),
-    "wallet": ("gateway.user_registered",),
+    "scheduler": (
+        "voting.voting_scheduled",
+        "voting.voting_rescheduled",
+        "voting.voting_cancelled",
+        "voting.voting_closed",
+    ),
+    "wallet": (
+        "gateway.user_registered",
+        # the paid-vote saga
+        "voting.vote_requested",
+        "voting.vote_cast",
+        "voting.vote_rejected",
+    ),
     "notifier": ("gateway.user_registered", "gateway.preferences_changed"),
 }

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from contracts.envelope import Message
 
 VotingKind = Literal["free", "paid"]
+VotingStatus = Literal["scheduled", "open", "closed", "cancelled"]
 VoteStatus = Literal["confirmed", "pending", "rejected"]
 
 
@@ -31,7 +32,48 @@ class ScheduleVoting(Message):
     scheduled_by: str
 
 
+class RescheduleVoting(Message):
+    """Move a voting's window; only before it opens. Replies with the tile."""
+
+    type = "voting.RescheduleVoting"
+
+    voting_id: str
+    opens_at: datetime
+    closes_at: datetime
+    requested_by: str
+
+
+class CancelVoting(Message):
+    """Cancel a voting; only before it opens. Replies with the tile."""
+
+    type = "voting.CancelVoting"
+
+    voting_id: str
+    requested_by: str
+
+
+class CloseVoting(Message):
+    """Close an open voting now, before its closes_at. Replies with the tile."""
+
+    type = "voting.CloseVoting"
+
+    voting_id: str
+    requested_by: str
+
+
+class RegisterVoter(Message):
+    """RSVP: the user takes part. Idempotent. Replies with the tile."""
+
+    type = "voting.RegisterVoter"
+
+    voting_id: str
+    user_id: str
+
+
 class CastVote(Message):
+    """Replies ``{"vote_id", "status", "voting_id", "option_id"}``: status "confirmed"
+    (counted), or "pending" while a paid vote's credit is being reserved."""
+
     type = "voting.CastVote"
 
     voting_id: str
@@ -39,10 +81,33 @@ class CastVote(Message):
     option_id: str
 
 
+class GetMyVote(Message):
+    """Replies the user's vote in a voting as CastVote does, NOT_FOUND when none."""
+
+    type = "voting.GetMyVote"
+
+    voting_id: str
+    user_id: str
+
+
+class GetResults(Message):
+    """Replies ``{"voting_id", "status", "total", "options": [{"id", "label", "votes"}]}``;
+    FORBIDDEN before the voting closed unless ``is_admin``."""
+
+    type = "voting.GetResults"
+
+    voting_id: str
+    is_admin: bool = False
+
+
 class ListVotings(Message):
+    """Replies the tiles, by opens_at; paid ones left out unless ``include_paid``."""
+
     type = "voting.ListVotings"
 
     user_id: str
+    status: VotingStatus | None = None
+    include_paid: bool = True
 
 
 class GetVoting(Message):
@@ -70,6 +135,23 @@ class VotingScheduled(Message):
     scheduled_by: str
 
 
+class VotingRescheduled(Message):
+    type = "voting.VotingRescheduled"
+    routing_key = "voting.voting_rescheduled"
+
+    voting_id: str
+    opens_at: datetime
+    closes_at: datetime
+
+
+class VotingCancelled(Message):
+    type = "voting.VotingCancelled"
+    routing_key = "voting.voting_cancelled"
+
+    voting_id: str
+    cancelled_at: datetime
+
+
 class VotingOpened(Message):
     type = "voting.VotingOpened"
     routing_key = "voting.voting_opened"
@@ -84,6 +166,39 @@ class VotingClosed(Message):
 
     voting_id: str
     closed_at: datetime
+
+
+class VoterRegistered(Message):
+    type = "voting.VoterRegistered"
+    routing_key = "voting.voter_registered"
+
+    voting_id: str
+    user_id: str
+
+
+class VoteRequested(Message):
+    """A paid vote claimed its slot and waits for its credit (the saga's first step)."""
+
+    type = "voting.VoteRequested"
+    routing_key = "voting.vote_requested"
+
+    vote_id: str
+    voting_id: str
+    user_id: str
+    option_id: str
+    cost: int
+
+
+class VoteRejected(Message):
+    """A requested vote was not counted; its slot is free again."""
+
+    type = "voting.VoteRejected"
+    routing_key = "voting.vote_rejected"
+
+    vote_id: str
+    voting_id: str
+    user_id: str
+    reason: str  # an ErrorCode, e.g. INSUFFICIENT_CREDITS or VOTING_CLOSED
 
 
 class VoteCast(Message):

@@ -1,12 +1,75 @@
 """Commands, queries and events of the wallet service."""
 
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
 from contracts.envelope import Message
+
+# Commands and queries (request-reply on the wallet's command queue).
 
 
 class GetBalance(Message):
+    """Replies ``{"user_id", "balance", "reserved", "available"}`` (0s for an unknown
+    user); ``available`` = ``balance`` - ``reserved`` and never goes below zero."""
+
     type = "wallet.GetBalance"
 
     user_id: str
+
+
+class GetLedger(Message):
+    """Replies ``{"user_id", "balance", "entries": [{"at", "kind", "amount", "reason",
+    "reference"}]}``, newest first: every change of the user's credits."""
+
+    type = "wallet.GetLedger"
+
+    user_id: str
+
+
+class GrantCredits(Message):
+    """An operator's grant (support, goodwill, tests). Replies like GetBalance."""
+
+    type = "wallet.GrantCredits"
+
+    user_id: str
+    amount: int = Field(gt=0, le=1_000_000)
+    reason: str = Field(min_length=1, max_length=500)
+    granted_by: str
+
+
+class ListCreditPacks(Message):
+    """Replies ``[{"id", "credits", "price_cents", "currency", "name"}]``."""
+
+    type = "wallet.ListCreditPacks"
+
+
+class CreateCheckout(Message):
+    """Start a Stripe Checkout Session for a pack. Replies ``{"session_id",
+    "checkout_url", "pack_id"}``; NOT_FOUND for an unknown pack."""
+
+    type = "wallet.CreateCheckout"
+
+    user_id: str
+    pack_id: str
+    success_url: str
+    cancel_url: str
+
+
+class ApplyStripeEvent(Message):
+    """A Stripe webhook event whose signature the gateway verified. Replies
+    ``{"applied": bool}``; unknown event types are acknowledged and ignored."""
+
+    type = "wallet.ApplyStripeEvent"
+
+    event_id: str
+    event_type: str
+    created: int
+    data_object: dict[str, Any]
+
+
+# Events.
 
 
 class AccountOpened(Message):
@@ -14,3 +77,84 @@ class AccountOpened(Message):
     routing_key = "wallet.account_opened"
 
     user_id: str
+
+
+class CreditsGranted(Message):
+    type = "wallet.CreditsGranted"
+    routing_key = "wallet.credits_granted"
+
+    user_id: str
+    amount: int
+    reason: str
+    granted_by: str
+
+
+class CreditsPurchased(Message):
+    type = "wallet.CreditsPurchased"
+    routing_key = "wallet.credits_purchased"
+
+    user_id: str
+    amount: int
+    pack_id: str
+    session_id: str
+
+
+class CreditsRefunded(Message):
+    """Credits taken back because Stripe refunded the purchase (may go below zero:
+    the credits may already have been spent)."""
+
+    type = "wallet.CreditsRefunded"
+    routing_key = "wallet.credits_refunded"
+
+    user_id: str
+    amount: int
+    session_id: str
+    refund_id: str
+
+
+class CreditsReserved(Message):
+    """One credit held for a requested paid vote (the reservation id is the vote id)."""
+
+    type = "wallet.CreditsReserved"
+    routing_key = "wallet.credits_reserved"
+
+    user_id: str
+    reservation_id: str
+    voting_id: str
+    amount: int
+    expires_at: datetime
+
+
+class CreditsReservationFailed(Message):
+    type = "wallet.CreditsReservationFailed"
+    routing_key = "wallet.credits_reservation_failed"
+
+    user_id: str
+    reservation_id: str
+    voting_id: str
+    reason: str  # an ErrorCode: INSUFFICIENT_CREDITS
+
+
+class CreditsDebited(Message):
+    """A reservation committed: the vote was counted."""
+
+    type = "wallet.CreditsDebited"
+    routing_key = "wallet.credits_debited"
+
+    user_id: str
+    reservation_id: str
+    voting_id: str
+    amount: int
+
+
+class CreditsReleased(Message):
+    """A reservation released: the vote was rejected, or the reservation timed out."""
+
+    type = "wallet.CreditsReleased"
+    routing_key = "wallet.credits_released"
+
+    user_id: str
+    reservation_id: str
+    voting_id: str
+    amount: int
+    reason: Literal["vote_rejected", "timeout"]
