@@ -96,6 +96,7 @@ class Bus:
         self.dead_letter_exchange = RabbitExchange(
             self.names("dead-letter"), type=ExchangeType.FANOUT, durable=True
         )
+        self._broadcast_bindings: list[tuple[RabbitQueue, str]] = []
         self._replies = ReplyQueue(self.names(f"replies.{service}.{uuid.uuid4().hex[:12]}"))
 
     # Topology -----------------------------------------------------------------------
@@ -166,6 +167,10 @@ class Bus:
         await self.declare_topology()
         await self.broker.start()
         await self._replies.start(await self.broker.config.channel_manager.get_channel())
+        events = await self.broker.declare_exchange(self.events_exchange)
+        for queue, routing_key in self._broadcast_bindings:
+            # Bound through the robust queue, so a reconnect declares and binds it again.
+            await (await self.broker.declare_queue(queue)).bind(events, routing_key=routing_key)
 
     async def stop(self) -> None:
         await self.broker.stop()
@@ -271,6 +276,31 @@ class Bus:
                 return  # subscribed by pattern, not interested in this one
             with correlation(envelope.correlation_id, message_type=envelope.type):
                 await handler(envelope.message(), envelope)
+
+    def consume_broadcast(
+        self, handlers: Mapping[type[Message], EventHandler], routing_keys: list[str]
+    ) -> None:
+        """React to events in *every* process of this service, not in one of them.
+
+        For state kept per process, such as open WebSocket sessions: each process gets
+        its own exclusive queue, gone with its connection. Nothing there is durable, so a
+        broadcast handler must never be the only record of anything.
+        """
+        by_type = {cls.type: handler for cls, handler in handlers.items()}
+        queue = RabbitQueue(
+            self.names(f"{self.service}.broadcast.{uuid.uuid4().hex[:12]}"),
+            exclusive=True,
+            auto_delete=True,
+        )
+        self._broadcast_bindings.extend((queue, key) for key in routing_keys)
+
+        @self.broker.subscriber(queue, no_reply=True, ack_policy=AckPolicy.ACK_FIRST)
+        async def on_broadcast(message: RabbitMessage) -> None:
+            envelope = await _parse(message)
+            handler = by_type.get(envelope.type) if envelope is not None else None
+            if envelope is not None and handler is not None:
+                with correlation(envelope.correlation_id, message_type=envelope.type):
+                    await handler(envelope.message(), envelope)
 
 
 async def _parse(message: RabbitMessage) -> Envelope | None:
