@@ -2,29 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import (
+    CancelVoting,
     CastVote,
+    CloseVoting,
+    GetMyVote,
+    GetResults,
     GetVoting,
     ListVotings,
+    RegisterVoter,
+    RescheduleVoting,
     ScheduleVoting,
     VoteCast,
+    VoteRejected,
+    VoteRequested,
+    VoterRegistered,
+    VotingCancelled,
     VotingClosed,
     VotingOpened,
+    VotingRescheduled,
     VotingScheduled,
 )
+from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
+from eventing.aggregate import Aggregate
 from eventing.bus import CommandHandler, EventHandler
 from eventing.clock import Clock
 from eventing.logs import get_logger
 from eventing.repository import Repository
-from eventing.store import ConcurrencyConflict, EventStore
-from services.voting.domain import Rejected, Vote, Voting
+from eventing.store import Commit, ConcurrencyConflict, EventStore
+from services.voting.domain import Calendar, Registration, Rejected, Vote, Voting, Window
+from services.voting.settings import VotingSettings
 from services.voting.store import VotingReadModels
 
 log = get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+# Appends that lose a race reload and decide again; this many losses in a row means
+# something is wrong, not busy.
+_ATTEMPTS = 20
 
 
 def _rejection(rejected: Rejected) -> Reply:
@@ -36,32 +59,118 @@ def _not_found(voting_id: str) -> Reply:
 
 
 class VotingHandlers:
-    def __init__(self, store: EventStore, read_models: VotingReadModels, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: VotingReadModels,
+        clock: Clock,
+        settings: VotingSettings,
+    ) -> None:
         self._store = store
         self._votings = Repository(store, Voting)
         self._votes = Repository(store, Vote)
+        self._registrations = Repository(store, Registration)
+        self._calendars = Repository(store, Calendar)
         self._read_models = read_models
         self._clock = clock
+        self._settings = settings
+        # Paid votes whose CastVote waits for the saga's outcome in this process.
+        self._waiting: dict[str, asyncio.Future[Vote]] = {}
 
     def commands(self) -> Mapping[type[Message], CommandHandler]:
         return {
             ScheduleVoting: self.schedule_voting,
+            RescheduleVoting: self.reschedule_voting,
+            CancelVoting: self.cancel_voting,
+            CloseVoting: self.close_voting,
+            RegisterVoter: self.register_voter,
             CastVote: self.cast_vote,
+            GetMyVote: self.get_my_vote,
+            GetResults: self.get_results,
             ListVotings: self.list_votings,
             GetVoting: self.get_voting,
         }
 
     def events(self) -> Mapping[type[Message], EventHandler]:
+        # Our own events come back from the broker too: the projection that a crash after
+        # the append cannot skip (the inline one is only the fast path).
+        own: list[type[Message]] = [
+            VotingScheduled,
+            VotingRescheduled,
+            VotingCancelled,
+            VotingOpened,
+            VotingClosed,
+            VoterRegistered,
+            VoteRequested,
+            VoteCast,
+            VoteRejected,
+        ]
         return {
             VotingOpenTimeReached: self.open_time_reached,
             VotingCloseTimeReached: self.close_time_reached,
-            # Our own events come back from the broker: the projection that a crash after
-            # the append cannot skip (the inline one is only the fast path).
-            VotingScheduled: self.project,
-            VotingOpened: self.project,
-            VotingClosed: self.project,
-            VoteCast: self.project,
+            CreditsReserved: self.credits_reserved,
+            CreditsReservationFailed: self.credits_reservation_failed,
+            CreditsReleased: self.credits_released,
+            **dict.fromkeys(own, self.project),
         }
+
+    # Saving -------------------------------------------------------------------------
+
+    async def _save(
+        self, repository: Repository[A], aggregate: A, cause: Envelope
+    ) -> Commit | None:
+        """Save pending events (if any) and project them at once."""
+        if not aggregate.pending:
+            return None
+        commit = await repository.save(aggregate, cause=cause)
+        for event in commit.events:
+            await self._read_models.apply(event)
+        return commit
+
+    async def _change(
+        self,
+        repository: Repository[A],
+        aggregate_id: str,
+        cause: Envelope,
+        change: Callable[[A], None],
+        new: Callable[[str], A] | None = None,
+    ) -> A | None:
+        """Load, change, save; on a lost race reload and decide again.
+
+        Returns the saved aggregate, or None when it does not exist (and ``new`` is None).
+        """
+        for _ in range(_ATTEMPTS):
+            aggregate = await repository.get(aggregate_id)
+            if aggregate is None:
+                if new is None:
+                    return None
+                aggregate = new(aggregate_id)
+            change(aggregate)
+            try:
+                await self._save(repository, aggregate, cause)
+            except ConcurrencyConflict:
+                continue
+            return aggregate
+        raise ConcurrencyConflict(aggregate_id, -1)
+
+    async def _book(self, voting_id: str, window: Window, cause: Envelope) -> None:
+        def book(calendar: Calendar) -> None:
+            calendar.forget_before(self._clock.now())
+            calendar.book(voting_id, window, self._settings.voting_max_concurrent)
+
+        await self._change(self._calendars, Calendar.MAIN, cause, book, new=Calendar)
+
+    async def _release(self, voting: Voting, cause: Envelope) -> None:
+        at = voting.cancelled_at or voting.closed_at or self._clock.now()
+        await self._change(
+            self._calendars, Calendar.MAIN, cause, lambda c: c.release(voting.id, at), new=Calendar
+        )
+
+    async def _tile(self, voting_id: str, user_id: str) -> Reply:
+        tile = await self._read_models.tile(voting_id, user_id, self._clock.now())
+        return Reply.ok(tile) if tile is not None else _not_found(voting_id)
+
+    # Votings ------------------------------------------------------------------------
 
     async def schedule_voting(self, command: Message, envelope: Envelope) -> Reply:
         assert isinstance(command, ScheduleVoting)
@@ -70,85 +179,248 @@ class VotingHandlers:
         voting_id = envelope.message_id
         try:
             voting = Voting.schedule(voting_id, command, self._clock.now())
-            commit = await self._votings.save(voting, cause=envelope)
-            events: Sequence[Envelope] = commit.events
+            # The calendar first: a voting that exists has its place, and a crash in
+            # between leaves a booking that the command's retry completes.
+            await self._book(voting_id, Window(voting.opens_at, voting.closes_at), envelope)
+            await self._save(self._votings, voting, envelope)
         except Rejected as rejected:
             return _rejection(rejected)
         except ConcurrencyConflict:
-            events = await self._store.read(Voting.stream_name(voting_id))
-        for event in events:
-            await self._read_models.apply(event)
+            for event in await self._store.read(Voting.stream_name(voting_id)):
+                await self._read_models.apply(event)
         log.info("voting scheduled", voting_id=voting_id)
-        tile = await self._read_models.tile(voting_id, command.scheduled_by, self._clock.now())
-        return Reply.ok(tile)
+        return await self._tile(voting_id, command.scheduled_by)
+
+    async def reschedule_voting(self, command: Message, envelope: Envelope) -> Reply:
+        assert isinstance(command, RescheduleVoting)
+        now = self._clock.now()
+        try:
+            for _ in range(_ATTEMPTS):
+                voting = await self._votings.get(command.voting_id)
+                if voting is None:
+                    return _not_found(command.voting_id)
+                voting.reschedule(command.opens_at, command.closes_at, now)
+                await self._book(voting.id, Window(voting.opens_at, voting.closes_at), envelope)
+                try:
+                    await self._save(self._votings, voting, envelope)
+                    break
+                except ConcurrencyConflict:
+                    continue
+        except Rejected as rejected:
+            return _rejection(rejected)
+        return await self._tile(command.voting_id, command.requested_by)
+
+    async def cancel_voting(self, command: Message, envelope: Envelope) -> Reply:
+        assert isinstance(command, CancelVoting)
+        return await self._end(command.voting_id, command.requested_by, envelope, Voting.cancel)
+
+    async def close_voting(self, command: Message, envelope: Envelope) -> Reply:
+        assert isinstance(command, CloseVoting)
+        return await self._end(
+            command.voting_id, command.requested_by, envelope, Voting.close_early
+        )
+
+    async def _end(
+        self,
+        voting_id: str,
+        user_id: str,
+        envelope: Envelope,
+        end: Callable[[Voting, datetime], None],
+    ) -> Reply:
+        now = self._clock.now()
+        try:
+            voting = await self._change(self._votings, voting_id, envelope, lambda v: end(v, now))
+        except Rejected as rejected:
+            return _rejection(rejected)
+        if voting is None:
+            return _not_found(voting_id)
+        await self._release(voting, envelope)
+        return await self._tile(voting_id, user_id)
+
+    async def open_time_reached(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, VotingOpenTimeReached)
+        await self._change(
+            self._votings, event.voting_id, envelope, lambda v: v.record_opened(event.due_at)
+        )
+
+    async def close_time_reached(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, VotingCloseTimeReached)
+        await self._change(
+            self._votings, event.voting_id, envelope, lambda v: v.record_closed(event.due_at)
+        )
+
+    # Taking part --------------------------------------------------------------------
+
+    async def register_voter(self, command: Message, envelope: Envelope) -> Reply:
+        assert isinstance(command, RegisterVoter)
+        voting = await self._votings.get(command.voting_id)
+        if voting is None:
+            return _not_found(command.voting_id)
+        now = self._clock.now()
+        try:
+            await self._change(
+                self._registrations,
+                Vote.key(voting.id, command.user_id),
+                envelope,
+                lambda r: r.register(voting, command.user_id, now),
+                new=Registration,
+            )
+        except Rejected as rejected:
+            return _rejection(rejected)
+        return await self._tile(voting.id, command.user_id)
 
     async def cast_vote(self, command: Message, envelope: Envelope) -> Reply:
         assert isinstance(command, CastVote)
         voting = await self._votings.get(command.voting_id)
         if voting is None:
             return _not_found(command.voting_id)
+        key = Vote.key(voting.id, command.user_id)
+        existing = await self._votes.get(key)
+        if (
+            existing is not None
+            and existing.state != "none"
+            and await self._caused_by(existing, envelope)
+        ):
+            # A redelivered (or retried) command whose vote was stored: answer as before.
+            return await self._outcome(existing)
+        now = self._clock.now()
         try:
-            vote = Vote.cast(voting, command.user_id, command.option_id, self._clock.now())
-            commit = await self._votes.save(vote, cause=envelope)
+            vote = await self._change(
+                self._votes,
+                key,
+                envelope,
+                lambda v: v.cast(voting, command.user_id, command.option_id, now),
+                new=Vote,
+            )
         except Rejected as rejected:
             return _rejection(rejected)
-        except ConcurrencyConflict:
-            return Reply.fail(
-                ErrorCode.ALREADY_VOTED,
-                "you have already voted in this voting",
-                voting_id=voting.id,
-            )
-        for event in commit.events:
-            await self._read_models.apply(event)
-        cast = commit.events[0].message()
-        assert isinstance(cast, VoteCast)
-        return Reply.ok(
-            {
-                "vote_id": cast.vote_id,
-                "status": "confirmed",
-                "voting_id": cast.voting_id,
-                "option_id": cast.option_id,
-            }
+        assert vote is not None
+        if vote.state == "pending":
+            vote = await self._wait_for_outcome(vote)
+        return await self._outcome(vote)
+
+    async def _caused_by(self, vote: Vote, envelope: Envelope) -> bool:
+        events = await self._store.read(vote.stream)
+        return any(
+            e.causation_id == envelope.message_id
+            for e in events
+            if e.type in (VoteRequested.type, VoteCast.type)
         )
+
+    async def _wait_for_outcome(self, vote: Vote) -> Vote:
+        """The saga's outcome within the confirm wait, else the vote as it stands."""
+        future = self._waiting.setdefault(vote.vote_id, asyncio.get_running_loop().create_future())
+        try:
+            async with asyncio.timeout(self._settings.voting_confirm_wait_seconds):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            # Another replica may have decided it meanwhile.
+            return await self._votes.get(vote.id) or vote
+        finally:
+            self._waiting.pop(vote.vote_id, None)
+
+    async def _outcome(self, vote: Vote) -> Reply:
+        if vote.state == "rejected":
+            if vote.reason == ErrorCode.INSUFFICIENT_CREDITS:
+                return Reply.fail(
+                    ErrorCode.INSUFFICIENT_CREDITS,
+                    "you need a credit to vote in this voting; nothing was debited",
+                    vote_id=vote.vote_id,
+                    cost=1,
+                )
+            return Reply.fail(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "your vote could not be confirmed in time and was not counted; try again",
+                vote_id=vote.vote_id,
+                reason=vote.reason,
+            )
+        return Reply.ok(vote.view())
+
+    async def get_my_vote(self, query: Message, _: Envelope) -> Reply:
+        assert isinstance(query, GetMyVote)
+        vote = await self._votes.get(Vote.key(query.voting_id, query.user_id))
+        if vote is None or vote.state == "none":
+            return Reply.fail(ErrorCode.NOT_FOUND, "you have not voted in this voting")
+        return Reply.ok(vote.view())
+
+    # The paid-vote saga, voting's side ------------------------------------------------
+
+    async def _settle(
+        self, voting_id: str, user_id: str, cause: Envelope, change: Callable[[Vote], None]
+    ) -> None:
+        vote = await self._change(self._votes, Vote.key(voting_id, user_id), cause, change)
+        if vote is not None and vote.state in ("confirmed", "rejected"):
+            future = self._waiting.get(vote.vote_id)
+            if future is not None and not future.done():
+                future.set_result(vote)
+
+    async def credits_reserved(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, CreditsReserved)
+        now = self._clock.now()
+        margin = timedelta(seconds=self._settings.voting_reservation_margin_seconds)
+        await self._settle(
+            event.voting_id,
+            event.user_id,
+            envelope,
+            lambda v: v.credit_reserved(event.reservation_id, event.expires_at, now, margin),
+        )
+
+    async def credits_reservation_failed(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, CreditsReservationFailed)
+        await self._settle(
+            event.voting_id,
+            event.user_id,
+            envelope,
+            lambda v: v.reject(event.reservation_id, event.reason),
+        )
+
+    async def credits_released(self, event: Message, envelope: Envelope) -> None:
+        assert isinstance(event, CreditsReleased)
+        if event.reason == "timeout":
+            await self._settle(
+                event.voting_id,
+                event.user_id,
+                envelope,
+                lambda v: v.reject(event.reservation_id, "RESERVATION_EXPIRED"),
+            )
+
+    # Queries ------------------------------------------------------------------------
 
     async def list_votings(self, query: Message, _: Envelope) -> Reply:
         assert isinstance(query, ListVotings)
-        return Reply.ok(await self._read_models.tiles(query.user_id, self._clock.now()))
+        tiles = await self._read_models.tiles(
+            query.user_id, self._clock.now(), status=query.status, include_paid=query.include_paid
+        )
+        return Reply.ok(tiles)
 
     async def get_voting(self, query: Message, _: Envelope) -> Reply:
         assert isinstance(query, GetVoting)
-        tile = await self._read_models.tile(query.voting_id, query.user_id, self._clock.now())
-        return Reply.ok(tile) if tile is not None else _not_found(query.voting_id)
+        return await self._tile(query.voting_id, query.user_id)
 
-    async def open_time_reached(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, VotingOpenTimeReached)
-        await self._record(event.voting_id, envelope, lambda v: v.record_opened(event.due_at))
-
-    async def close_time_reached(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, VotingCloseTimeReached)
-        await self._record(event.voting_id, envelope, lambda v: v.record_closed(event.due_at))
-
-    async def _record(
-        self, voting_id: str, cause: Envelope, change: Callable[[Voting], None]
-    ) -> None:
-        # A concurrent change (an admin closing early, a duplicate timer event) moved the
-        # stream: reload and decide again; the change itself is idempotent.
-        for _ in range(5):
-            voting = await self._votings.get(voting_id)
-            if voting is None:
-                log.warning("time reached for an unknown voting", voting_id=voting_id)
-                return
-            change(voting)
-            if not voting.pending:
-                return
-            try:
-                commit = await self._votings.save(voting, cause=cause)
-            except ConcurrencyConflict:
-                continue
-            for recorded in commit.events:
-                await self._read_models.apply(recorded)
-            return
-        raise ConcurrencyConflict(Voting.stream_name(voting_id), -1)
+    async def get_results(self, query: Message, _: Envelope) -> Reply:
+        assert isinstance(query, GetResults)
+        voting = await self._votings.get(query.voting_id)
+        if voting is None:
+            return _not_found(query.voting_id)
+        status = voting.status(self._clock.now())
+        if status != "closed" and not query.is_admin:
+            return Reply.fail(
+                ErrorCode.FORBIDDEN,
+                "results are shown once the voting has closed",
+                closes_at=(voting.closed_at or voting.closes_at).isoformat(),
+            )
+        tally = await self._read_models.tally(voting.id)
+        return Reply.ok(
+            {
+                "voting_id": voting.id,
+                "status": status,
+                "total": sum(tally.values()),
+                "options": [
+                    {"id": o.id, "label": o.label, "votes": tally.get(o.id, 0)}
+                    for o in voting.options
+                ],
+            }
+        )
 
     async def project(self, _: Message, envelope: Envelope) -> None:
         await self._read_models.apply(envelope)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from eventing.clock import Clock, SystemClock
 from eventing.service import ServiceRuntime
-from eventing.settings import RuntimeSettings
 from services.voting.handlers import VotingHandlers
+from services.voting.settings import VotingSettings
 from services.voting.store import VotingReadModels
 
 
 class VotingService(ServiceRuntime):
-    def __init__(self, settings: RuntimeSettings | None = None, clock: Clock | None = None) -> None:
+    def __init__(self, settings: VotingSettings | None = None, clock: Clock | None = None) -> None:
+        settings = settings or VotingSettings()
         super().__init__("voting", settings)
         self.read_models = VotingReadModels(self.db, self.store)
-        handlers = VotingHandlers(self.store, self.read_models, clock or SystemClock())
+        handlers = VotingHandlers(self.store, self.read_models, clock or SystemClock(), settings)
         self.serve(commands=handlers.commands(), events=handlers.events())
 
     async def start(self) -> None:

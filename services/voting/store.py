@@ -1,99 +1,108 @@
-"""The voting service's read models in MongoDB: voting tiles and ballots.
+"""The voting service's read models in MongoDB: voting tiles, ballots and registrations.
 
-A voting's tile is rewritten whole from its stream on each of its events and guarded by
-the stream version, so events applied twice or out of order (inline after the append and
-again from the broker) leave the newest state; ballots are inserted keyed by the vote.
-:meth:`VotingReadModels.rebuild` replays the whole store.
+Each document is rewritten whole from its aggregate's stream and carries the stream
+version it shows, so events applied twice or out of order (inline after the append and
+again from the broker) leave the newest state. Conditional updates are not atomic on
+every MongoDB-wire server (FerretDB's are not), so a slow writer can land an older state
+over a newer one; after writing, the document is read back and written again until it is
+as new as its stream. :meth:`VotingReadModels.rebuild` replays the whole store.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from contracts.voting import VoteCast, VotingClosed, VotingOpened, VotingScheduled
-from eventing.repository import Repository
+from contracts.voting import (
+    VoteCast,
+    VoteRejected,
+    VoteRequested,
+    VoterRegistered,
+    VotingCancelled,
+    VotingClosed,
+    VotingOpened,
+    VotingRescheduled,
+    VotingScheduled,
+    VotingStatus,
+)
+from eventing.aggregate import Aggregate
+from eventing.repository import A, Repository
 from eventing.store import EventStore
-from services.voting.domain import VoteKey, Voting, voting_status
+from services.voting.domain import Registration, Vote, Voting, voting_status
 
 Document = dict[str, Any]
+
+_CONVERGE_ATTEMPTS = 10
 
 
 class VotingReadModels:
     def __init__(self, database: AsyncDatabase[Document], store: EventStore) -> None:
         self._votings = database["votings"]
         self._ballots = database["ballots"]
+        self._registrations = database["registrations"]
         self._store = store
         self._voting_repository = Repository(store, Voting)
+        self._vote_repository = Repository(store, Vote)
+        self._registration_repository = Repository(store, Registration)
 
     async def ensure_indexes(self) -> None:
         await self._votings.create_index([("opens_at", ASCENDING)])
         await self._ballots.create_index([("user_id", ASCENDING)])
-        await self._ballots.create_index([("voting_id", ASCENDING)])
+        await self._ballots.create_index([("voting_id", ASCENDING), ("status", ASCENDING)])
+        await self._registrations.create_index([("user_id", ASCENDING)])
 
     async def apply(self, envelope: Envelope) -> None:
         event = envelope.message()
         match event:
-            case VotingScheduled() | VotingOpened() | VotingClosed():
-                await self._refresh_voting(event.voting_id)
-            case VoteCast():
-                with contextlib.suppress(DuplicateKeyError):
-                    await self._ballots.insert_one(
-                        {
-                            "_id": str(VoteKey(event.voting_id, event.user_id)),
-                            "vote_id": event.vote_id,
-                            "voting_id": event.voting_id,
-                            "user_id": event.user_id,
-                            "option_id": event.option_id,
-                            "status": "confirmed",
-                            "cast_at": envelope.occurred_at,
-                        }
-                    )
+            case (
+                VotingScheduled()
+                | VotingRescheduled()
+                | VotingCancelled()
+                | VotingOpened()
+                | VotingClosed()
+            ):
+                await self._project(
+                    self._votings, self._voting_repository, event.voting_id, _tile_fields
+                )
+            case VoteRequested() | VoteCast() | VoteRejected():
+                key = Vote.key(event.voting_id, event.user_id)
+                await self._project(self._ballots, self._vote_repository, key, _ballot_fields)
+            case VoterRegistered():
+                key = Vote.key(event.voting_id, event.user_id)
+                await self._project(
+                    self._registrations, self._registration_repository, key, _registration_fields
+                )
 
-    async def _refresh_voting(self, voting_id: str) -> None:
-        # Conditional updates are not atomic on every MongoDB-wire server (FerretDB's are
-        # not): a slower writer can land an older tile over a newer one. Reading the tile
-        # back and writing again until it is as new as the stream repairs that.
-        for _ in range(10):
-            voting = await self._voting_repository.get(voting_id)
-            if voting is None:
+    async def _project(
+        self,
+        collection: AsyncCollection[Document],
+        repository: Repository[A],
+        aggregate_id: str,
+        fields: Callable[[A], Document],
+    ) -> None:
+        for _ in range(_CONVERGE_ATTEMPTS):
+            aggregate = await repository.get(aggregate_id)
+            if aggregate is None:
                 return
-            await self._write_tile(voting)
-            tile = await self._votings.find_one({"_id": voting_id}, {"version": 1})
-            if tile is not None and tile["version"] >= await self._store.version(voting.stream):
+            await _write(collection, aggregate, fields(aggregate))
+            written = await collection.find_one({"_id": aggregate.id}, {"version": 1})
+            if written is not None and written["version"] >= await self._store.version(
+                aggregate.stream
+            ):
                 return
-
-    async def _write_tile(self, voting: Voting) -> None:
-        fields = {
-            "title": voting.title,
-            "description": voting.description,
-            "kind": voting.kind,
-            "cost": voting.cost,
-            "options": [option.model_dump() for option in voting.options],
-            "opens_at": voting.opens_at,
-            "closes_at": voting.closes_at,
-            "closed_at": voting.closed_at,
-            "cancelled": False,
-            "version": voting.version,
-        }
-        # A tile already at this version or a newer one wins: the upsert then collides.
-        with contextlib.suppress(DuplicateKeyError):
-            await self._votings.update_one(
-                {"_id": voting.id, "version": {"$lt": voting.version}},
-                {"$set": fields},
-                upsert=True,
-            )
 
     async def rebuild(self) -> int:
         """Drop the read models and replay every event in the store; returns the count."""
-        await self._votings.delete_many({})
-        await self._ballots.delete_many({})
+        for collection in (self._votings, self._ballots, self._registrations):
+            await collection.delete_many({})
         applied = 0
         async for commit in self._store.replay():
             for envelope in commit.events:
@@ -101,35 +110,96 @@ class VotingReadModels:
                 applied += 1
         return applied
 
-    async def tiles(self, user_id: str, now: datetime) -> list[Document]:
-        votings = [v async for v in self._votings.find({}, sort=[("opens_at", ASCENDING)])]
-        ballots = {
-            b["voting_id"]: b
-            async for b in self._ballots.find(
-                {"user_id": user_id, "voting_id": {"$in": [v["_id"] for v in votings]}}
-            )
-        }
-        return [_tile(v, ballots.get(v["_id"]), now) for v in votings]
+    # Queries ------------------------------------------------------------------------
+
+    async def tiles(
+        self,
+        user_id: str,
+        now: datetime,
+        *,
+        status: VotingStatus | None = None,
+        include_paid: bool = True,
+    ) -> list[Document]:
+        query: Document = {} if include_paid else {"kind": "free"}
+        votings = [v async for v in self._votings.find(query, sort=[("opens_at", ASCENDING)])]
+        ids = [v["_id"] for v in votings]
+        mine = {"user_id": user_id, "voting_id": {"$in": ids}}
+        ballots = {b["voting_id"]: b async for b in self._ballots.find(mine)}
+        registered = {r["voting_id"] async for r in self._registrations.find(mine)}
+        tiles = [_tile(v, ballots.get(v["_id"]), v["_id"] in registered, now) for v in votings]
+        return [t for t in tiles if status is None or t["status"] == status]
 
     async def tile(self, voting_id: str, user_id: str, now: datetime) -> Document | None:
         voting = await self._votings.find_one({"_id": voting_id})
         if voting is None:
             return None
-        ballot = await self._ballots.find_one({"_id": str(VoteKey(voting_id, user_id))})
-        return _tile(voting, ballot, now)
+        key = Vote.key(voting_id, user_id)
+        ballot = await self._ballots.find_one({"_id": key})
+        registered = await self._registrations.find_one({"_id": key}, {"_id": 1}) is not None
+        return _tile(voting, ballot, registered, now)
+
+    async def tally(self, voting_id: str) -> dict[str, int]:
+        """Counted votes per option id."""
+        counts: dict[str, int] = {}
+        async for ballot in self._ballots.find(
+            {"voting_id": voting_id, "status": "confirmed"}, {"option_id": 1}
+        ):
+            counts[ballot["option_id"]] = counts.get(ballot["option_id"], 0) + 1
+        return counts
 
 
-def _tile(voting: Document, ballot: Document | None, now: datetime) -> Document:
-    closed_at = voting.get("closed_at")
+async def _write(
+    collection: AsyncCollection[Document], aggregate: Aggregate, fields: Document
+) -> None:
+    # A document already at this version or a newer one wins: the upsert then collides.
+    with contextlib.suppress(DuplicateKeyError):
+        await collection.update_one(
+            {"_id": aggregate.id, "version": {"$lt": aggregate.version}},
+            {"$set": {**fields, "version": aggregate.version}},
+            upsert=True,
+        )
+
+
+def _tile_fields(voting: Voting) -> Document:
+    return {
+        "title": voting.title,
+        "description": voting.description,
+        "kind": voting.kind,
+        "cost": voting.cost,
+        "options": [option.model_dump() for option in voting.options],
+        "opens_at": voting.opens_at,
+        "closes_at": voting.closes_at,
+        "closed_at": voting.closed_at,
+        "cancelled_at": voting.cancelled_at,
+    }
+
+
+def _ballot_fields(vote: Vote) -> Document:
+    return {
+        "vote_id": vote.vote_id,
+        "voting_id": vote.voting_id,
+        "user_id": vote.user_id,
+        "option_id": vote.option_id,
+        "status": vote.state,
+        "reason": vote.reason,
+    }
+
+
+def _registration_fields(registration: Registration) -> Document:
+    voting_id, _, user_id = registration.id.partition(":")
+    return {"voting_id": voting_id, "user_id": user_id}
+
+
+def _tile(voting: Document, ballot: Document | None, registered: bool, now: datetime) -> Document:
     status = voting_status(
         voting["opens_at"],
         voting["closes_at"],
         now,
-        cancelled=voting.get("cancelled", False),
-        closed_early=closed_at is not None and closed_at < voting["closes_at"],
+        cancelled=voting.get("cancelled_at") is not None,
+        closed_at=voting.get("closed_at"),
     )
     my_vote = None
-    if ballot is not None:
+    if ballot is not None and ballot["status"] != "rejected":
         my_vote = {k: ballot[k] for k in ("vote_id", "option_id", "status")}
     return {
         "id": voting["_id"],
@@ -141,6 +211,6 @@ def _tile(voting: Document, ballot: Document | None, now: datetime) -> Document:
         "closes_at": voting["closes_at"].isoformat(),
         "status": status,
         "options": voting["options"],
-        "registered": ballot is not None,
+        "registered": registered or my_vote is not None,
         "my_vote": my_vote,
     }

@@ -3,57 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from contracts import Envelope, ErrorCode, Message, Reply
+from contracts import Envelope, ErrorCode
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
-from eventing.clock import FixedClock
-from eventing.service import ServiceRuntime
-from eventing.settings import RuntimeSettings
-from services.voting.service import VotingService
 from tests.support import eventually
-
-START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
-
-
-@dataclass
-class Voting:
-    runtime: VotingService
-    clock: FixedClock
-    client: ServiceRuntime
-
-    async def ask(self, message: Message) -> Reply:
-        return await self.client.bus.request("voting", Envelope.wrap(message))
-
-    async def schedule(self, **overrides: Any) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "title": "Song of the night",
-            "description": "Pick the best song",
-            "options": ["Red", "Blue", "Green"],
-            "kind": "free",
-            "opens_at": START + timedelta(minutes=10),
-            "closes_at": START + timedelta(minutes=70),
-            "scheduled_by": "admin",
-        }
-        reply = await self.ask(ScheduleVoting(**(fields | overrides)))
-        assert reply.error is None, reply.error
-        assert isinstance(reply.result, dict)
-        return reply.result
-
-
-@pytest.fixture
-async def voting(settings: RuntimeSettings, gateway: ServiceRuntime) -> AsyncIterator[Voting]:
-    clock = FixedClock(START)
-    runtime = VotingService(settings, clock)
-    await runtime.start()
-    yield Voting(runtime, clock, gateway)
-    await runtime.stop()
+from tests.voting.conftest import START, Voting
 
 
 async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: Voting) -> None:
@@ -183,5 +142,6 @@ async def test_read_models_rebuild_from_the_store(voting: Voting) -> None:
     await voting.runtime.db["votings"].delete_many({})
     await voting.runtime.db["ballots"].delete_many({})
     assert (await voting.ask(ListVotings(user_id="u1"))).result == []
-    assert await voting.runtime.read_models.rebuild() == 2
+    # the voting, its calendar booking and the vote
+    assert await voting.runtime.read_models.rebuild() == 3
     assert (await voting.ask(ListVotings(user_id="u1"))).result == before

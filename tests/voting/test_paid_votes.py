@@ -1,0 +1,149 @@
+"""The voting service's side of the paid-vote saga, with the wallet's events published by a
+peer standing in for the wallet."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from contracts import Envelope, ErrorCode, Message
+from contracts.voting import CastVote, GetMyVote, GetResults, VoteRequested
+from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
+from eventing.service import ServiceRuntime
+from tests.support import eventually
+from tests.voting.conftest import START, Voting
+
+
+async def open_paid_voting(voting: Voting) -> tuple[str, str]:
+    tile = await voting.schedule(kind="paid")
+    voting.clock.advance(timedelta(minutes=15))
+    return tile["id"], tile["options"][0]["id"]
+
+
+async def vote_state(voting: Voting, voting_id: str, user_id: str) -> str:
+    reply = await voting.ask(GetMyVote(voting_id=voting_id, user_id=user_id))
+    return str(reply.result["status"]) if isinstance(reply.result, dict) else "none"
+
+
+def state_is(
+    voting: Voting, voting_id: str, user_id: str, expected: str
+) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return await vote_state(voting, voting_id, user_id) == expected
+
+    return probe
+
+
+def reserved(
+    request: VoteRequested, expires_in: timedelta = timedelta(seconds=30)
+) -> CreditsReserved:
+    return CreditsReserved(
+        user_id=request.user_id,
+        reservation_id=request.vote_id,
+        voting_id=request.voting_id,
+        amount=request.cost,
+        expires_at=START + timedelta(minutes=15) + expires_in,
+    )
+
+
+async def requested(voting: Voting, voting_id: str, user_id: str) -> VoteRequested:
+    events = await voting.runtime.store.read(f"vote-{voting_id}:{user_id}")
+    request = events[-1].message()
+    assert isinstance(request, VoteRequested)
+    return request
+
+
+async def test_a_paid_vote_waits_for_its_credit_then_counts(voting: Voting) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    pending = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+    assert pending.result is not None and pending.result["status"] == "pending"
+    again = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+    assert again.error is not None and again.error.code == ErrorCode.ALREADY_VOTED
+
+    request = await requested(voting, voting_id, "u1")
+    for _ in range(2):  # delivered twice
+        await voting.publish(reserved(request))
+    await eventually(state_is(voting, voting_id, "u1", "confirmed"))
+    results = await voting.ask(GetResults(voting_id=voting_id, is_admin=True))
+    assert results.result is not None and results.result["total"] == 1
+    cast = [e for e in await voting.runtime.store.read(f"vote-{voting_id}:u1")]
+    assert [e.type for e in cast] == ["voting.VoteRequested", "voting.VoteCast"]
+
+
+async def test_a_wallet_answering_within_the_wait_gives_a_confirmed_answer(
+    voting: Voting, gateway: ServiceRuntime
+) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    wallet = ServiceRuntime("wallet", voting.runtime.settings)
+
+    async def reserve(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteRequested)
+        await gateway.bus.publish_event(Envelope.wrap(reserved(event)))
+
+    wallet.serve(events={VoteRequested: reserve})
+    await wallet.start()
+    try:
+        reply = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+        assert reply.result is not None and reply.result["status"] == "confirmed", reply
+    finally:
+        await wallet.stop()
+
+
+async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+    request = await requested(voting, voting_id, "u1")
+    failed = CreditsReservationFailed(
+        user_id="u1",
+        reservation_id=request.vote_id,
+        voting_id=voting_id,
+        reason=ErrorCode.INSUFFICIENT_CREDITS,
+    )
+    await voting.publish(failed)
+    await eventually(state_is(voting, voting_id, "u1", "rejected"))
+    # A late copy of the reservation for the rejected request changes nothing.
+    await voting.publish(reserved(request))
+    await asyncio.sleep(0.3)
+    assert await vote_state(voting, voting_id, "u1") == "rejected"
+
+    retry = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+    assert retry.result is not None and retry.result["status"] == "pending"
+    second = await requested(voting, voting_id, "u1")
+    assert second.vote_id != request.vote_id
+
+
+async def test_a_reservation_about_to_lapse_or_timed_out_is_not_used(voting: Voting) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    for user in ("u1", "u2"):
+        await voting.ask(CastVote(voting_id=voting_id, user_id=user, option_id=option))
+    lapsing = await requested(voting, voting_id, "u1")
+    await voting.publish(reserved(lapsing, expires_in=timedelta(seconds=1)))
+    timed_out = await requested(voting, voting_id, "u2")
+    await voting.publish(
+        CreditsReleased(
+            user_id="u2",
+            reservation_id=timed_out.vote_id,
+            voting_id=voting_id,
+            amount=1,
+            reason="timeout",
+        )
+    )
+    for user in ("u1", "u2"):
+        await eventually(state_is(voting, voting_id, user, "rejected"))
+    results = await voting.ask(GetResults(voting_id=voting_id, is_admin=True))
+    assert results.result is not None and results.result["total"] == 0
+
+
+async def test_fifty_concurrent_paid_votes_of_one_user_request_once(voting: Voting) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    replies = await asyncio.gather(
+        *(
+            voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+            for _ in range(50)
+        )
+    )
+    assert sum(1 for r in replies if r.error is None) == 1
+    assert all(r.error.code == ErrorCode.ALREADY_VOTED for r in replies if r.error is not None)
+    events = await voting.runtime.store.read(f"vote-{voting_id}:u1")
+    assert [e.type for e in events] == ["voting.VoteRequested"]
