@@ -134,13 +134,15 @@ class VotingHandlers:
         cause: Envelope,
         change: Callable[[A], None],
         new: Callable[[str], A] | None = None,
+        loaded: A | None = None,
     ) -> A | None:
-        """Load, change, save; on a lost race reload and decide again.
+        """Load (or take ``loaded``), change, save; on a lost race reload and decide again.
 
         Returns the saved aggregate, or None when it does not exist (and ``new`` is None).
         """
-        for _ in range(_ATTEMPTS):
-            aggregate = await repository.get(aggregate_id)
+        for attempt in range(_ATTEMPTS):
+            aggregate = loaded if attempt == 0 and loaded is not None else None
+            aggregate = aggregate or await repository.get(aggregate_id)
             if aggregate is None:
                 if new is None:
                     return None

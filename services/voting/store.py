@@ -81,6 +81,20 @@ class VotingReadModels:
                     self._registrations, self._registration_repository, key, _registration_fields
                 )
 
+    async def write(self, aggregate: Aggregate) -> None:
+        """Show an aggregate just saved by this process, without reading it back.
+
+        The fast path after an append; a lost race here is repaired when the same events
+        arrive from the broker and go through :meth:`apply`.
+        """
+        match aggregate:
+            case Voting():
+                await _write(self._votings, aggregate, _tile_fields(aggregate))
+            case Vote():
+                await _write(self._ballots, aggregate, _ballot_fields(aggregate))
+            case Registration():
+                await _write(self._registrations, aggregate, _registration_fields(aggregate))
+
     async def _project(
         self,
         collection: AsyncCollection[Document],
