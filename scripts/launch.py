@@ -84,6 +84,15 @@ class ServiceProcess:
             self.process.kill()
             self.process.wait()
 
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): it holds its connections but does nothing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
 
 class System:
     """All services as processes, sharing one environment (namespace, URLs, port)."""
