@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -45,6 +46,8 @@ log = get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 
+_VOTING_CHANGES = (VotingRescheduled, VotingCancelled, VotingOpened, VotingClosed)
+
 # Appends that lose a race reload and decide again; this many losses in a row means
 # something is wrong, not busy.
 _ATTEMPTS = 20
@@ -58,6 +61,34 @@ def _not_found(voting_id: str) -> Reply:
     return Reply.fail(ErrorCode.NOT_FOUND, "no such voting", voting_id=voting_id)
 
 
+class RecentVotings:
+    """Votings as last loaded, for the vote path.
+
+    Every vote needs its voting's rules, and reading the voting's stream for each of
+    thousands of votes a second is the cost avoided here. An entry is dropped as soon as
+    any process of the service sees that voting change (a broadcast of its events), and
+    is never older than ``ttl`` seconds.
+    """
+
+    def __init__(self, repository: Repository[Voting], ttl: float) -> None:
+        self._repository = repository
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, Voting]] = {}
+
+    async def get(self, voting_id: str) -> Voting | None:
+        now = time.monotonic()
+        entry = self._entries.get(voting_id)
+        if entry is not None and now - entry[0] < self._ttl:
+            return entry[1]
+        voting = await self._repository.get(voting_id)
+        if voting is not None:
+            self._entries[voting_id] = (now, voting)
+        return voting
+
+    def forget(self, voting_id: str) -> None:
+        self._entries.pop(voting_id, None)
+
+
 class VotingHandlers:
     def __init__(
         self,
@@ -68,6 +99,7 @@ class VotingHandlers:
     ) -> None:
         self._store = store
         self._votings = Repository(store, Voting)
+        self._recent = RecentVotings(self._votings, settings.voting_cache_seconds)
         self._votes = Repository(store, Vote)
         self._registrations = Repository(store, Registration)
         self._calendars = Repository(store, Calendar)
@@ -113,6 +145,14 @@ class VotingHandlers:
             CreditsReleased: self.credits_released,
             **dict.fromkeys(own, self.project),
         }
+
+    def broadcasts(self) -> Mapping[type[Message], EventHandler]:
+        """Events every process must see: a voting's rules changed."""
+        return dict.fromkeys(_VOTING_CHANGES, self.forget_voting)
+
+    async def forget_voting(self, event: Message, _: Envelope) -> None:
+        assert isinstance(event, _VOTING_CHANGES)
+        self._recent.forget(event.voting_id)
 
     # Saving -------------------------------------------------------------------------
 
@@ -273,7 +313,7 @@ class VotingHandlers:
 
     async def cast_vote(self, command: Message, envelope: Envelope) -> Reply:
         assert isinstance(command, CastVote)
-        voting = await self._votings.get(command.voting_id)
+        voting = await self._recent.get(command.voting_id)
         if voting is None:
             return _not_found(command.voting_id)
         key = Vote.key(voting.id, command.user_id)

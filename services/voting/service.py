@@ -16,6 +16,8 @@ class VotingService(ServiceRuntime):
         self.read_models = VotingReadModels(self.db, self.store)
         handlers = VotingHandlers(self.store, self.read_models, clock or SystemClock(), settings)
         self.serve(commands=handlers.commands(), events=handlers.events())
+        broadcasts = handlers.broadcasts()
+        self.bus.consume_broadcast(broadcasts, [event.routing_key for event in broadcasts])
 
     async def start(self) -> None:
         await self.read_models.ensure_indexes()

@@ -14,3 +14,6 @@ class VotingSettings(RuntimeSettings):
     voting_confirm_wait_seconds: float = Field(default=1.5, ge=0, le=30)
     # A reservation this close to its expiry is not used: the wallet may be releasing it.
     voting_reservation_margin_seconds: float = Field(default=5.0, ge=0, le=300)
+    # The longest a process relies on a voting's rules without reading them again (changes
+    # made by any process reach every process at once through the broker anyway).
+    voting_cache_seconds: float = Field(default=2.0, ge=0, le=60)

@@ -15,6 +15,7 @@ from contracts.voting import (
     RegisterVoter,
     RescheduleVoting,
 )
+from services.voting.service import VotingService
 from tests.voting.conftest import START, Voting, schedule_command
 
 
@@ -143,3 +144,31 @@ async def test_tiles_filter_by_status_and_paid(voting: Voting) -> None:
     assert [t["id"] for t in scheduled] == [paid["id"]]
     no_paid = (await voting.ask(ListVotings(user_id="u1", include_paid=False))).result or []
     assert [t["id"] for t in no_paid] == [free["id"]]
+
+
+async def test_closing_early_stops_votes_on_every_replica_at_once(voting: Voting) -> None:
+    settings = voting.runtime.settings.model_copy(update={"voting_cache_seconds": 600})
+    replicas = [VotingService(settings, voting.clock) for _ in range(2)]
+    for replica in replicas:
+        await replica.start()
+    try:
+        tile = await voting.schedule()
+        voting.clock.advance(timedelta(minutes=15))
+        option = tile["options"][0]["id"]
+        # Every process has the voting in memory by now (requests are spread over them).
+        for n in range(12):
+            cast = await voting.ask(
+                CastVote(voting_id=tile["id"], user_id=f"u{n}", option_id=option)
+            )
+            assert cast.error is None
+        closed = await voting.ask(CloseVoting(voting_id=tile["id"], requested_by="admin"))
+        assert closed.error is None
+        await asyncio.sleep(0.2)  # the broadcast of the close reaches every process
+        for n in range(12, 24):
+            late = await voting.ask(
+                CastVote(voting_id=tile["id"], user_id=f"u{n}", option_id=option)
+            )
+            assert late.error is not None and late.error.code == ErrorCode.VOTING_CLOSED
+    finally:
+        for replica in replicas:
+            await replica.stop()
