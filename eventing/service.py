@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Mapping
 from datetime import timedelta
@@ -15,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts import Envelope, Message, Reply
 from contracts.system import Ping
 from eventing.bus import Bus, CommandHandler, EventHandler
+from eventing.health import CHECK_SECONDS, HealthServer
 from eventing.logs import configure_logging, get_logger
 from eventing.relay import Lease, OutboxRelay
 from eventing.settings import RuntimeSettings
@@ -47,6 +47,18 @@ class ServiceRuntime:
             poll_seconds=self.settings.relay_poll_seconds,
         )
         self._relay_task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.health: HealthServer | None = None
+        if self.settings.health_port is not None:
+            self.health = HealthServer(
+                {
+                    "broker": self._broker_connected,
+                    "store": self._store_answers,
+                    "relay": self._relay_alive,
+                },
+                self.settings.health_host,
+                self.settings.health_port,
+            )
 
     def serve(
         self,
@@ -61,19 +73,53 @@ class ServiceRuntime:
     async def _ping(self, _: Message, __: Envelope) -> Reply:
         return Reply.ok({"service": self.name})
 
+    # Readiness ----------------------------------------------------------------------
+
+    async def _broker_connected(self) -> bool:
+        return await self.bus.broker.ping(timeout=CHECK_SECONDS)
+
+    async def _store_answers(self) -> bool:
+        await self.db.command("ping")
+        return True
+
+    async def _relay_alive(self) -> bool:
+        # The relay retries every store or broker error itself; a task that has ended will
+        # never publish again, so the commits of this process would wait in the outbox.
+        return self._relay_task is not None and not self._relay_task.done()
+
+    def _relay_ended(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if not self._stopping:
+            log.error("outbox relay ended; this process no longer publishes", error=repr(error))
+
+    # Lifecycle ----------------------------------------------------------------------
+
     async def start(self) -> None:
-        await self.store.ensure_indexes()
-        await self.bus.start()
+        # The probes answer first: while the rest starts, the process is alive but not ready.
+        if self.health is not None:
+            await self.health.start()
+        try:
+            await self.store.ensure_indexes()
+            await self.bus.start()
+        except BaseException:
+            if self.health is not None:
+                await self.health.stop()
+            raise
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
+        self._relay_task.add_done_callback(self._relay_ended)
         log.info("service started", namespace=self.settings.namespace)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._relay_task is not None:
             self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+            # wait, not await: a relay that died of an error must not keep the rest running.
+            await asyncio.wait([self._relay_task])
         await self.bus.stop()
         await self.mongo.close()
+        # Last, so that probes during the shutdown see it as alive and not ready.
+        if self.health is not None:
+            await self.health.stop()
         log.info("service stopped")
 
 

@@ -30,6 +30,12 @@ class RuntimeSettings(BaseSettings):
     relay_lease_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
+    # /healthz and /readyz for the orchestrator's probes (eventing.health); off unless set,
+    # and 0 takes any free port. The gateway answers both on its API port instead.
+    health_port: int | None = Field(default=None, ge=0, le=65_535)
+    # Loopback unless told otherwise, so a run on a workstation opens nothing to the
+    # network; in a pod it must be 0.0.0.0 for the kubelet to reach it.
+    health_host: str = "127.0.0.1"
 
     def database_name(self, service: str) -> str:
         return f"{self.namespace}_{service}"
