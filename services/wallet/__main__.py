@@ -1,7 +1,7 @@
-"""The wallet service: ``python -m services.wallet``."""
+"""The wallet service: ``python -m services.wallet [serve | rebuild-projections]``."""
 
 from eventing.cli import service_main
 from services.wallet.service import WalletService
 
 if __name__ == "__main__":
-    service_main(WalletService)
+    service_main(WalletService, WalletService.rebuild_projections)

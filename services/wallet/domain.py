@@ -1,12 +1,33 @@
-"""Credit accounts. Pure: no I/O.
+"""Credit accounts, checkouts and Stripe payments. Pure: no I/O.
 
-An account is the stream ``account-<user id>``; its balance is what its events add up to.
+An account is the stream ``account-<user id>``; its balance is what its events add up
+to. A reservation (its id is the vote's id) holds credits for a requested paid vote
+until the vote is cast (debited) or rejected or the reservation times out (released);
+the account's state machine makes every step happen once however often it is asked.
+
+A checkout is the stream ``checkout-<session id>``: which user bought which pack. A
+payment is the stream ``payment-<session id>``: its first event decides, once for all
+replicas and deliveries, whose credits a paid session becomes.
 """
 
 from __future__ import annotations
 
-from contracts import Message
-from contracts.wallet import AccountOpened
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from contracts import ErrorCode, Message
+from contracts.wallet import (
+    AccountOpened,
+    CreditsDebited,
+    CreditsGranted,
+    CreditsPurchased,
+    CreditsRefunded,
+    CreditsReleased,
+    CreditsReservationFailed,
+    CreditsReserved,
+)
 from eventing.aggregate import Aggregate
 
 
@@ -17,27 +38,430 @@ class UnknownAccountEvent(Exception):
         super().__init__(f"an account does not apply {event.type}")
 
 
+# Private events: no routing key, so they never leave the wallet.
+
+
+class CheckoutStarted(Message):
+    """The wallet opened a Stripe Checkout Session for a user and a pack."""
+
+    type = "wallet.CheckoutStarted"
+
+    session_id: str
+    user_id: str
+    pack_id: str
+    credits: int
+    price_cents: int
+    currency: str
+
+
+class PaymentReceived(Message):
+    """Stripe reported a session paid; its credits go to this user."""
+
+    type = "wallet.PaymentReceived"
+
+    session_id: str
+    user_id: str
+    pack_id: str
+    credits: int
+    payment_intent: str | None
+
+
+# Accounts.
+
+ReservationState = Literal["reserved", "debited", "released", "failed"]
+CommitOutcome = Literal["debited", "debited_after_release", "already_debited", "not_reserved"]
+
+
+@dataclass
+class Reservation:
+    voting_id: str
+    amount: int
+    state: ReservationState
+    expires_at: datetime | None = None
+
+
+@dataclass
+class Purchase:
+    pack_id: str
+    credits: int
+    # Credits taken back by refunds so far; never more than ``credits``.
+    refunded: int = 0
+
+
 class Account(Aggregate):
     stream_prefix = "account"
 
     def __init__(self, user_id: str) -> None:
         super().__init__(user_id)
         self.is_open = False
-        # Whole credits; never negative.
+        # Whole credits. Reservations never take it below zero; a refund of credits
+        # already spent (or a vote cast after its reservation lapsed) can.
         self.balance = 0
+        # Credits held by open reservations.
+        self.reserved = 0
+        self.reservations: dict[str, Reservation] = {}
+        # By Checkout Session id.
+        self.purchases: dict[str, Purchase] = {}
+        self.refunds: set[str] = set()
+        # Ids of the messages (commands, events) that caused this account's events, filled
+        # in by the repository: a command delivered again finds itself here.
+        self.causes: set[str] = set()
 
     @property
     def user_id(self) -> str:
         return self.id
+
+    @property
+    def available(self) -> int:
+        """What a new reservation may take."""
+        return max(0, self.balance - self.reserved)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "user_id": self.id,
+            "balance": self.balance,
+            "reserved": self.reserved,
+            "available": self.available,
+        }
 
     def open(self) -> None:
         """Open the account; opening an open account changes nothing."""
         if not self.is_open:
             self.trigger(AccountOpened(user_id=self.id))
 
+    # Credits in and out --------------------------------------------------------------
+
+    def grant(self, amount: int, reason: str, granted_by: str) -> None:
+        if amount <= 0:
+            raise ValueError("a grant adds credits")
+        self.open()
+        self.trigger(
+            CreditsGranted(user_id=self.id, amount=amount, reason=reason, granted_by=granted_by)
+        )
+
+    def purchase(self, session_id: str, pack_id: str, credits: int) -> bool:
+        """Add a paid session's credits; False when this session was credited already."""
+        if session_id in self.purchases:
+            return False
+        if credits <= 0:
+            raise ValueError("a purchase adds credits")
+        self.open()
+        self.trigger(
+            CreditsPurchased(
+                user_id=self.id, amount=credits, pack_id=pack_id, session_id=session_id
+            )
+        )
+        return True
+
+    def refund(
+        self, session_id: str, refund_id: str, charged_cents: int, refunded_cents: int
+    ) -> int:
+        """Take back a refunded purchase's credits; how many were taken back now.
+
+        ``refunded_cents`` is what Stripe has refunded of the charge in all: a partial
+        refund takes back its share of the pack's credits (rounded down), a full refund
+        the rest. Working from the total makes copies and out-of-order deliveries of
+        refund events harmless: a stale total asks for nothing more.
+        """
+        purchase = self.purchases.get(session_id)
+        if purchase is None or refund_id in self.refunds or charged_cents <= 0:
+            return 0
+        if refunded_cents >= charged_cents:
+            due = purchase.credits
+        else:
+            due = purchase.credits * max(0, refunded_cents) // charged_cents
+        amount = due - purchase.refunded
+        if amount <= 0:
+            return 0
+        self.trigger(
+            CreditsRefunded(
+                user_id=self.id, amount=amount, session_id=session_id, refund_id=refund_id
+            )
+        )
+        return amount
+
+    # The paid-vote saga ---------------------------------------------------------------
+
+    def reserve(
+        self, reservation_id: str, voting_id: str, amount: int, expires_at: datetime
+    ) -> None:
+        """Hold ``amount`` credits for a requested vote, or record why not; a reservation
+        already decided (either way) is not decided again."""
+        if reservation_id in self.reservations:
+            return
+        if amount <= 0:
+            self._fail(reservation_id, voting_id, ErrorCode.VALIDATION_ERROR)
+        elif self.available < amount:
+            self._fail(reservation_id, voting_id, ErrorCode.INSUFFICIENT_CREDITS)
+        else:
+            self.trigger(
+                CreditsReserved(
+                    user_id=self.id,
+                    reservation_id=reservation_id,
+                    voting_id=voting_id,
+                    amount=amount,
+                    expires_at=expires_at,
+                )
+            )
+
+    def _fail(self, reservation_id: str, voting_id: str, reason: ErrorCode) -> None:
+        self.trigger(
+            CreditsReservationFailed(
+                user_id=self.id,
+                reservation_id=reservation_id,
+                voting_id=voting_id,
+                reason=reason,
+            )
+        )
+
+    def commit(self, reservation_id: str) -> CommitOutcome:
+        """The vote was counted: debit its reservation, once.
+
+        A reservation released already (it timed out before the vote's confirmation
+        arrived) is debited all the same: the vote counts, so its credit is spent, even
+        if that takes the balance below zero.
+        """
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None or reservation.state == "failed":
+            return "not_reserved"
+        if reservation.state == "debited":
+            return "already_debited"
+        outcome: CommitOutcome = (
+            "debited" if reservation.state == "reserved" else ("debited_after_release")
+        )
+        self.trigger(
+            CreditsDebited(
+                user_id=self.id,
+                reservation_id=reservation_id,
+                voting_id=reservation.voting_id,
+                amount=reservation.amount,
+            )
+        )
+        return outcome
+
+    def release(self, reservation_id: str) -> bool:
+        """The vote was rejected: give its held credits back (True when this released it)."""
+        return self._release(reservation_id, "vote_rejected")
+
+    def expire(self, reservation_id: str, now: datetime) -> bool:
+        """Release a reservation that outlived its timeout (True when this released it)."""
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None or reservation.expires_at is None or reservation.expires_at > now:
+            return False
+        return self._release(reservation_id, "timeout")
+
+    def _release(self, reservation_id: str, reason: Literal["vote_rejected", "timeout"]) -> bool:
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None or reservation.state != "reserved":
+            return False
+        self.trigger(
+            CreditsReleased(
+                user_id=self.id,
+                reservation_id=reservation_id,
+                voting_id=reservation.voting_id,
+                amount=reservation.amount,
+                reason=reason,
+            )
+        )
+        return True
+
+    def open_reservation(self, reservation_id: str) -> Reservation | None:
+        reservation = self.reservations.get(reservation_id)
+        return reservation if reservation is not None and reservation.state == "reserved" else None
+
+    # Replay --------------------------------------------------------------------------
+
     def apply(self, event: Message) -> None:
         match event:
             case AccountOpened():
                 self.is_open = True
+            case CreditsGranted(amount=amount):
+                self.balance += amount
+            case CreditsPurchased(amount=amount, pack_id=pack_id, session_id=session_id):
+                self.balance += amount
+                self.purchases[session_id] = Purchase(pack_id, amount)
+            case CreditsRefunded(amount=amount, session_id=session_id, refund_id=refund_id):
+                self.balance -= amount
+                self.refunds.add(refund_id)
+                if session_id in self.purchases:
+                    self.purchases[session_id].refunded += amount
+            case CreditsReserved():
+                self.reserved += event.amount
+                self.reservations[event.reservation_id] = Reservation(
+                    event.voting_id, event.amount, "reserved", event.expires_at
+                )
+            case CreditsReservationFailed():
+                self.reservations[event.reservation_id] = Reservation(event.voting_id, 0, "failed")
+            case CreditsDebited():
+                reservation = self.reservations[event.reservation_id]
+                if reservation.state == "reserved":
+                    self.reserved -= reservation.amount
+                reservation.state = "debited"
+                self.balance -= event.amount
+            case CreditsReleased():
+                reservation = self.reservations[event.reservation_id]
+                self.reserved -= reservation.amount
+                reservation.state = "released"
             case _:
                 raise UnknownAccountEvent(event)
+
+
+# The ledger ------------------------------------------------------------------------
+
+LedgerKind = Literal["purchase", "grant", "vote", "refund"]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    at: datetime
+    kind: LedgerKind
+    amount: int  # signed: what the change added to the balance
+    reason: str
+    reference: str | None
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "amount": self.amount,
+            "reason": self.reason,
+            "reference": self.reference,
+        }
+
+
+def ledger_entry(event: Message, at: datetime, pack_names: Mapping[str, str]) -> LedgerEntry | None:
+    """The ledger line of an account event; None for events that do not move the balance
+    (opening, reservations held and released)."""
+    match event:
+        case CreditsGranted():
+            return LedgerEntry(at, "grant", event.amount, event.reason, event.granted_by)
+        case CreditsPurchased():
+            name = pack_names.get(event.pack_id, event.pack_id)
+            return LedgerEntry(at, "purchase", event.amount, f"Bought {name}", event.session_id)
+        case CreditsDebited():
+            return LedgerEntry(at, "vote", -event.amount, "Paid vote", event.voting_id)
+        case CreditsRefunded():
+            return LedgerEntry(
+                at, "refund", -event.amount, "Purchase refunded by Stripe", event.session_id
+            )
+        case _:
+            return None
+
+
+# Checkouts and payments --------------------------------------------------------------
+
+
+class Checkout(Aggregate):
+    stream_prefix = "checkout"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.started: CheckoutStarted | None = None
+
+    def start(self, started: CheckoutStarted) -> None:
+        if self.started is None:
+            self.trigger(started)
+
+    def apply(self, event: Message) -> None:
+        if not isinstance(event, CheckoutStarted):
+            raise UnknownAccountEvent(event)
+        self.started = event
+
+
+class Payment(Aggregate):
+    stream_prefix = "payment"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(session_id)
+        self.received: PaymentReceived | None = None
+
+    def receive(self, received: PaymentReceived) -> None:
+        """Record the payment; the first record stands, whatever a later copy says."""
+        if self.received is None:
+            self.trigger(received)
+
+    def apply(self, event: Message) -> None:
+        if not isinstance(event, PaymentReceived):
+            raise UnknownAccountEvent(event)
+        self.received = event
+
+
+# What the wallet reads out of Stripe's events ------------------------------------------
+
+CHECKOUT_COMPLETED = "checkout.session.completed"
+ASYNC_PAYMENT_SUCCEEDED = "checkout.session.async_payment_succeeded"
+ASYNC_PAYMENT_FAILED = "checkout.session.async_payment_failed"
+CHARGE_REFUNDED = "charge.refunded"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _reference(value: Any) -> str | None:
+    """An id Stripe may send as a string or, expanded, as an object with an id."""
+    if isinstance(value, Mapping):
+        return _text(value.get("id"))
+    return _text(value)
+
+
+@dataclass(frozen=True)
+class SessionReport:
+    """A Checkout Session as a Stripe event shows it."""
+
+    session_id: str
+    paid: bool
+    payment_intent: str | None
+    user_id: str | None
+    pack_id: str | None
+
+    @classmethod
+    def parse(cls, event_type: str, session: Mapping[str, Any]) -> SessionReport | None:
+        session_id = _text(session.get("id"))
+        if session_id is None:
+            return None
+        metadata = session.get("metadata")
+        metadata = metadata if isinstance(metadata, Mapping) else {}
+        # A delayed method (bank debits, some wallets) completes the session unpaid and
+        # pays later: only async_payment_succeeded says the money arrived.
+        paid = event_type == ASYNC_PAYMENT_SUCCEEDED or (
+            event_type == CHECKOUT_COMPLETED and session.get("payment_status") == "paid"
+        )
+        return cls(
+            session_id=session_id,
+            paid=paid,
+            payment_intent=_reference(session.get("payment_intent")),
+            user_id=_text(metadata.get("user_id")) or _text(session.get("client_reference_id")),
+            pack_id=_text(metadata.get("pack_id")),
+        )
+
+
+@dataclass(frozen=True)
+class RefundReport:
+    """A refunded Charge as a ``charge.refunded`` event shows it."""
+
+    payment_intent: str
+    refund_id: str
+    charged_cents: int
+    refunded_cents: int
+
+    @classmethod
+    def parse(cls, charge: Mapping[str, Any]) -> RefundReport | None:
+        payment_intent = _reference(charge.get("payment_intent"))
+        amount, refunded = charge.get("amount"), charge.get("amount_refunded")
+        if payment_intent is None or not isinstance(amount, int) or not isinstance(refunded, int):
+            return None
+        refunds = charge.get("refunds")
+        listed = refunds.get("data") if isinstance(refunds, Mapping) else None
+        refund_ids = [
+            refund_id
+            for refund in (listed if isinstance(listed, list) else [])
+            if isinstance(refund, Mapping)
+            and refund.get("status") not in ("failed", "canceled")
+            and (refund_id := _text(refund.get("id"))) is not None
+        ]
+        # Stripe lists refunds newest first. Since API version 2022-11-15 a Charge no
+        # longer embeds its refunds; its running total still names the refund state.
+        charge_id = _text(charge.get("id")) or payment_intent
+        refund_id = refund_ids[0] if refund_ids else f"{charge_id}:{refunded}"
+        return cls(payment_intent, refund_id, amount, refunded)

@@ -1,20 +1,185 @@
-"""Where accounts live: their event streams in the wallet's event store.
+"""Where the wallet keeps things: event streams, and read models rebuilt from them.
 
-Balances are read by replaying the account's stream, which is short while an account
-holds only its opening; a balance projection belongs here once credit events arrive.
+Accounts, checkouts and payments are event streams in the wallet's event store. Two
+read models help find things the streams are not keyed by:
+
+- ``open_reservations``: reservations still held, by expiry, for the sweeper that
+  releases the ones that outlive their timeout. It only points at candidates: the
+  account decides (an append at its version), so a stale row costs a look, not a
+  wrong release.
+- ``payment_intents``: which Checkout Session (and user) a Stripe payment intent paid,
+  for refunds, which Stripe reports by charge and payment intent.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from contracts import Envelope
+from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
 from eventing.repository import Repository
 from eventing.store import EventStore
-from services.wallet.domain import Account
+from services.wallet.domain import Account, Checkout, Payment, PaymentReceived
 
 
 class Accounts(Repository[Account]):
     def __init__(self, store: EventStore) -> None:
         super().__init__(store, Account)
+        self._events = store
 
     async def load(self, user_id: str) -> Account:
         """The user's account as it stands; a fresh, unopened one when it has no events."""
-        return await self.get(user_id) or Account(user_id)
+        return self.replay(user_id, await self.history(user_id))
+
+    async def history(self, user_id: str) -> list[Envelope]:
+        """The account's events in order, with when and why each happened."""
+        return await self._events.read(Account.stream_name(user_id))
+
+    @staticmethod
+    def replay(user_id: str, history: list[Envelope]) -> Account:
+        account = Account(user_id)
+        for envelope in history:
+            account.apply(envelope.message())
+            account.version = envelope.version or account.version + 1
+            if envelope.causation_id is not None:
+                account.causes.add(envelope.causation_id)
+        return account
+
+
+class Checkouts(Repository[Checkout]):
+    def __init__(self, store: EventStore) -> None:
+        super().__init__(store, Checkout)
+
+    async def load(self, session_id: str) -> Checkout:
+        return await self.get(session_id) or Checkout(session_id)
+
+
+class Payments(Repository[Payment]):
+    def __init__(self, store: EventStore) -> None:
+        super().__init__(store, Payment)
+
+    async def load(self, session_id: str) -> Payment:
+        return await self.get(session_id) or Payment(session_id)
+
+
+@dataclass(frozen=True)
+class OpenReservation:
+    reservation_id: str
+    user_id: str
+    expires_at: datetime
+    # The conversation of the vote that asked for it, continued by its release.
+    correlation_id: str | None
+
+
+async def _upsert(collection: Any, key: str, document: dict[str, Any]) -> None:
+    """Write ``document`` under ``key``, also when a concurrent writer inserts it first."""
+    try:
+        await collection.replace_one({"_id": key}, document, upsert=True)
+    except DuplicateKeyError:
+        # Two upserts of one new key: the loser's insert fails (FerretDB, and MongoDB
+        # without a retry), the row exists now and is simply replaced.
+        await collection.replace_one({"_id": key}, document)
+
+
+class WalletReadModels:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
+        self._open = db["open_reservations"]
+        self._intents = db["payment_intents"]
+
+    async def ensure_indexes(self) -> None:
+        await self._open.create_index([("expires_at", ASCENDING)], name="expiry")
+
+    # Open reservations ----------------------------------------------------------------
+
+    async def track(
+        self, account: Account, reservation_id: str, correlation_id: str | None
+    ) -> None:
+        """Make the row match the account: present while the reservation is held."""
+        reservation = account.open_reservation(reservation_id)
+        if reservation is None or reservation.expires_at is None:
+            await self._open.delete_one({"_id": reservation_id})
+            return
+        await _upsert(
+            self._open,
+            reservation_id,
+            {
+                "user_id": account.user_id,
+                "expires_at": reservation.expires_at,
+                "correlation_id": correlation_id,
+            },
+        )
+
+    async def forget(self, reservation_id: str) -> None:
+        await self._open.delete_one({"_id": reservation_id})
+
+    async def expired(self, now: datetime, limit: int) -> list[OpenReservation]:
+        """Reservations held past their expiry, oldest first."""
+        cursor = self._open.find(
+            {"expires_at": {"$lte": now}}, sort=[("expires_at", ASCENDING)], limit=limit
+        )
+        return [
+            OpenReservation(
+                reservation_id=row["_id"],
+                user_id=row["user_id"],
+                expires_at=row["expires_at"],
+                correlation_id=row.get("correlation_id"),
+            )
+            async for row in cursor
+        ]
+
+    async def open_count(self) -> int:
+        return await self._open.count_documents({})
+
+    # Payment intents ------------------------------------------------------------------
+
+    async def link_payment_intent(self, payment_intent: str, session_id: str, user_id: str) -> None:
+        await _upsert(self._intents, payment_intent, {"session_id": session_id, "user_id": user_id})
+
+    async def paid_session(self, payment_intent: str) -> tuple[str, str] | None:
+        """The (session id, user id) the payment intent paid, if the wallet credited it."""
+        row = await self._intents.find_one({"_id": payment_intent})
+        return None if row is None else (row["session_id"], row["user_id"])
+
+    # Rebuild --------------------------------------------------------------------------
+
+    async def rebuild(self, store: EventStore) -> int:
+        """Replace both read models by a replay of the store; returns the events read."""
+        held: dict[str, dict[str, Any]] = {}
+        intents: dict[str, dict[str, Any]] = {}
+        events = 0
+        async for commit in store.replay():
+            for envelope in commit.events:
+                events += 1
+                message = envelope.message()
+                match message:
+                    case CreditsReserved():
+                        held[message.reservation_id] = {
+                            "_id": message.reservation_id,
+                            "user_id": message.user_id,
+                            "expires_at": message.expires_at,
+                            "correlation_id": envelope.correlation_id,
+                        }
+                    case CreditsDebited() | CreditsReleased():
+                        held.pop(message.reservation_id, None)
+                    case PaymentReceived(payment_intent=str() as payment_intent):
+                        intents.setdefault(
+                            payment_intent,
+                            {
+                                "_id": payment_intent,
+                                "session_id": message.session_id,
+                                "user_id": message.user_id,
+                            },
+                        )
+        await self._open.delete_many({})
+        if held:
+            await self._open.insert_many(list(held.values()))
+        await self._intents.delete_many({})
+        if intents:
+            await self._intents.insert_many(list(intents.values()))
+        return events
