@@ -1,22 +1,42 @@
-"""Timers and the events they fire. Pure: no I/O.
+"""Schedule changes, the timers they call for, and the events timers emit. Pure: no I/O.
 
-A timer is named after what it stands for (``"<voting id>:open"``), so scheduling the same
-voting twice names the same timers. When it fires, its event is appended to the timer's
-own stream at version 1: the event store's unique (stream, version) key is what makes a
-timer fire once, whichever replica gets there and however often.
+A voting's schedule is what its newest change says. Every change the scheduler hears of
+(VotingScheduled, VotingRescheduled, VotingCancelled, VotingClosed) is recorded under the
+voting stream's version it was appended at, so the newest one is known whatever order
+they arrive in and however often: a change older than the newest is history, not news.
+
+A timer is named after the voting, what it marks and the version of the change that set
+it (``"<voting id>:open@<version>"``). A rescheduled voting therefore gets new timers
+that fire once at their new times, while the old ones are dropped.
+
+Each timer has its own stream, and the first event appended to it at version 1 settles
+the timer for good: the time event when it fires, :class:`TimerDropped` when a newer
+change makes it obsolete. The event store's unique (stream, version) key decides between
+a replica firing a timer and another dropping it at the same moment, so a timer fires at
+most once and never after it was dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from contracts import Envelope, Message
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
-from contracts.voting import VotingScheduled
+from contracts.voting import VotingCancelled, VotingClosed, VotingRescheduled, VotingScheduled
 
 TIMER_STREAM_PREFIX = "timer"
+
+# The events of a voting that change which timers it needs.
+ScheduleEvent = VotingScheduled | VotingRescheduled | VotingCancelled | VotingClosed
+SCHEDULE_EVENTS: tuple[type[Message], ...] = (
+    VotingScheduled,
+    VotingRescheduled,
+    VotingCancelled,
+    VotingClosed,
+)
 
 
 class TimerKind(StrEnum):
@@ -24,8 +44,33 @@ class TimerKind(StrEnum):
     CLOSE = "close"
 
 
-def timer_id(voting_id: str, kind: TimerKind) -> str:
-    return f"{voting_id}:{kind}"
+class TimerState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    DROPPED = "dropped"
+
+
+class TimerDropped(Message):
+    """Private to the scheduler: the timer will never fire (its stream's only event)."""
+
+    type = "scheduler.TimerDropped"
+
+    timer_id: str
+    voting_id: str
+    # The voting's version whose change made the timer obsolete.
+    superseded_by: int
+
+
+class UnversionedChange(ValueError):
+    """A schedule change without its voting stream's version cannot be ordered."""
+
+
+def timer_id(voting_id: str, kind: TimerKind, version: int) -> str:
+    return f"{voting_id}:{kind}@{version}"
+
+
+def timer_stream(timer_id: str) -> str:
+    return f"{TIMER_STREAM_PREFIX}-{timer_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +78,10 @@ class Timer:
     id: str
     voting_id: str
     kind: TimerKind
+    # The version of the voting's change that set this timer.
+    version: int
     due_at: datetime
-    # What the timer emits when it fires, fixed when it is scheduled.
+    # What the timer emits when it fires, fixed when it is set.
     event: Message
     # The conversation the timer belongs to: its event continues the one that set it.
     correlation_id: str
@@ -42,7 +89,7 @@ class Timer:
 
     @property
     def stream(self) -> str:
-        return f"{TIMER_STREAM_PREFIX}-{self.id}"
+        return timer_stream(self.id)
 
     def is_due(self, now: datetime) -> bool:
         return self.due_at <= now
@@ -56,23 +103,92 @@ class Timer:
             occurred_at=now,
         )
 
+    def dropped(self, superseded_by: int, now: datetime) -> Envelope:
+        """The envelope that settles this timer as never to fire."""
+        return Envelope.wrap(
+            TimerDropped(timer_id=self.id, voting_id=self.voting_id, superseded_by=superseded_by),
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+            occurred_at=now,
+        )
 
-def timers_for(event: VotingScheduled, envelope: Envelope) -> list[Timer]:
-    """The timers a scheduled voting needs: one at its opening, one at its closing."""
-    opens = VotingOpenTimeReached(voting_id=event.voting_id, due_at=event.opens_at)
-    closes = VotingCloseTimeReached(voting_id=event.voting_id, due_at=event.closes_at)
-    return [
-        Timer(
-            id=timer_id(event.voting_id, kind),
+
+@dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """One change of a voting's schedule, at the voting stream's version it was made."""
+
+    voting_id: str
+    version: int
+    event: ScheduleEvent
+    # The envelope that carried the change: timers it sets continue its conversation.
+    correlation_id: str
+    causation_id: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.voting_id}@{self.version}"
+
+    @classmethod
+    def of(cls, event: ScheduleEvent, envelope: Envelope) -> ScheduleChange:
+        if envelope.version is None:
+            raise UnversionedChange(
+                f"{envelope.type} {envelope.message_id} carries no stream version"
+            )
+        return cls(
             voting_id=event.voting_id,
-            kind=kind,
-            due_at=due_at,
-            event=fired,
+            version=envelope.version,
+            event=event,
             correlation_id=envelope.correlation_id,
             causation_id=envelope.message_id,
         )
-        for kind, due_at, fired in (
-            (TimerKind.OPEN, event.opens_at, opens),
-            (TimerKind.CLOSE, event.closes_at, closes),
-        )
-    ]
+
+    def timers(self) -> list[Timer]:
+        """The timers this change calls for when it is the voting's newest."""
+        if not isinstance(self.event, VotingScheduled | VotingRescheduled):
+            return []  # cancelled or closed: nothing more is to happen on time
+        opens_at, closes_at = self.event.opens_at, self.event.closes_at
+        fired: list[tuple[TimerKind, datetime, Message]] = [
+            (
+                TimerKind.OPEN,
+                opens_at,
+                VotingOpenTimeReached(voting_id=self.voting_id, due_at=opens_at),
+            ),
+            (
+                TimerKind.CLOSE,
+                closes_at,
+                VotingCloseTimeReached(voting_id=self.voting_id, due_at=closes_at),
+            ),
+        ]
+        return [
+            Timer(
+                id=timer_id(self.voting_id, kind, self.version),
+                voting_id=self.voting_id,
+                kind=kind,
+                version=self.version,
+                due_at=due_at,
+                event=event,
+                correlation_id=self.correlation_id,
+                causation_id=self.causation_id,
+            )
+            for kind, due_at, event in fired
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a voting's known changes call for."""
+
+    # The newest version known: a pending timer set by an older change is obsolete.
+    latest: int
+    timers: list[Timer]
+
+    def is_obsolete(self, timer: Timer) -> bool:
+        return timer.version < self.latest
+
+
+def plan(changes: Iterable[ScheduleChange]) -> Plan:
+    """The timers a voting needs, decided by its newest known change alone."""
+    newest = max(changes, key=lambda change: change.version, default=None)
+    if newest is None:
+        return Plan(latest=0, timers=[])
+    return Plan(latest=newest.version, timers=newest.timers())

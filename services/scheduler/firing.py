@@ -1,10 +1,9 @@
 """The timer loop: every tick, claim due timers one by one and fire them.
 
-Firing appends the timer's event to the timer's own stream at version 1; the outbox
-relay publishes it. When that append conflicts, the timer fired already (another replica
-claimed it too, or an earlier claim ran out of lease between firing and marking), so
-nothing is emitted twice; the timer is marked fired either way. Timers missed while no
-scheduler ran are simply due, and fire on the first tick.
+Firing goes through the timetable, which settles the timer in its own stream: a timer
+that another replica fired, or that a newer schedule change dropped, is not emitted
+again, and is marked settled either way. Timers missed while no scheduler ran are
+simply due, and fire on the first tick.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ import uuid
 from datetime import timedelta
 
 from eventing.clock import Clock
-from eventing.logs import correlation, get_logger
-from eventing.store import ConcurrencyConflict, EventStore
+from eventing.logs import get_logger
 from services.scheduler.domain import Timer
 from services.scheduler.store import Timers
+from services.scheduler.timetable import Timetable
 
 log = get_logger(__name__)
 
@@ -26,14 +25,14 @@ log = get_logger(__name__)
 class TimerLoop:
     def __init__(
         self,
-        store: EventStore,
+        timetable: Timetable,
         timers: Timers,
         clock: Clock,
         *,
         tick: timedelta,
         lease: timedelta,
     ) -> None:
-        self._store = store
+        self._timetable = timetable
         self._timers = timers
         self._clock = clock
         self._tick = tick
@@ -46,25 +45,8 @@ class TimerLoop:
         return await self._timers.claim_due(now, self.owner, now + self._lease)
 
     async def fire(self, timer: Timer) -> bool:
-        """Emit the timer's event unless it was emitted before; True when emitted now."""
-        now = self._clock.now()
-        with correlation(timer.correlation_id, timer_id=timer.id):
-            try:
-                await self._store.append(timer.stream, 0, [timer.fired(now)])
-                emitted = True
-            except ConcurrencyConflict:
-                emitted = False
-                log.info("timer had fired already", voting_id=timer.voting_id)
-            await self._timers.mark_fired(timer.id, now)
-            if emitted:
-                log.info(
-                    "timer fired",
-                    voting_id=timer.voting_id,
-                    event_type=timer.event.type,
-                    due_at=timer.due_at.isoformat(),
-                    late_seconds=round((now - timer.due_at).total_seconds(), 3),
-                )
-        return emitted
+        """Emit the timer's event unless it is settled already; True when emitted now."""
+        return await self._timetable.fire(timer)
 
     async def fire_due(self) -> int:
         """Fire every timer that is due now; returns how many this loop emitted."""

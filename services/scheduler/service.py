@@ -12,6 +12,7 @@ from services.scheduler.firing import TimerLoop
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.settings import SchedulerSettings
 from services.scheduler.store import Timers
+from services.scheduler.timetable import Timetable
 
 
 class SchedulerService(ServiceRuntime):
@@ -20,15 +21,17 @@ class SchedulerService(ServiceRuntime):
     ) -> None:
         settings = settings or SchedulerSettings()
         super().__init__("scheduler", settings)
+        clock = clock or SystemClock()
         self.timers = Timers(self.db)
+        self.timetable = Timetable(self.store, self.timers, clock)
         self.timer_loop = TimerLoop(
-            self.store,
+            self.timetable,
             self.timers,
-            clock or SystemClock(),
+            clock,
             tick=timedelta(seconds=settings.scheduler_tick_seconds),
             lease=timedelta(seconds=settings.scheduler_lease_seconds),
         )
-        self.serve(events=SchedulerHandlers(self.timers).events())
+        self.serve(events=SchedulerHandlers(self.timetable).events())
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

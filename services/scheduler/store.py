@@ -1,13 +1,19 @@
-"""Durable timers in MongoDB (collection ``timers``), claimed with a lease.
+"""Schedule changes and durable timers in MongoDB, timers claimed with a lease.
 
-A timer document is keyed by the timer's id, so scheduling is an insert-if-absent and a
-redelivered schedule changes nothing (not even a timer that has fired since).
+``schedule_changes`` keeps every change heard of, keyed by (voting, version): recording
+one is an insert-if-absent, so a redelivered change finds itself in place. ``timers``
+keeps the timers, keyed by timer id (which holds the version that set it), so setting
+one is an insert-if-absent too and a timer, once dropped or fired, is never set again.
+
+A timer's ``state`` (pending, fired, dropped) is a copy of what its stream says (see
+``domain``): it keeps settled timers out of the due query, and a write that loses a race
+there writes the same value the winner did.
 
 A replica takes a due timer by setting itself as lease owner until ``lease_until``; other
 replicas skip it until the lease runs out, which lets a timer whose replica died fire
 elsewhere. On MongoDB the claim is atomic. FerretDB runs findAndModify as a read and then
 a write, so two replicas can occasionally claim the same timer there: the claim only
-spreads the work, and firing once is guaranteed by the event store (see ``domain``).
+spreads the work, and firing once is guaranteed by the timer's stream.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import parse_payload
-from services.scheduler.domain import Timer, TimerKind
+from services.scheduler.domain import ScheduleChange, ScheduleEvent, Timer, TimerKind, TimerState
 
 Document = dict[str, Any]
 
@@ -31,62 +38,111 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 class Timers:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._timers = database["timers"]
+        self._changes = database["schedule_changes"]
 
     async def ensure_indexes(self) -> None:
-        await self._timers.create_index([("fired", ASCENDING), ("due_at", ASCENDING)], name="due")
+        await self._timers.create_index([("state", ASCENDING), ("due_at", ASCENDING)], name="due")
         await self._timers.create_index([("voting_id", ASCENDING)], name="voting")
+        await self._changes.create_index([("voting_id", ASCENDING)], name="voting")
+
+    # Schedule changes ---------------------------------------------------------------
+
+    async def record(self, change: ScheduleChange) -> bool:
+        """Keep the change unless it is known already; True when it was new."""
+        return await _insert_if_absent(self._changes, change.id, _change_document(change))
+
+    async def changes_of(self, voting_id: str) -> list[ScheduleChange]:
+        cursor = self._changes.find({"voting_id": voting_id})
+        return [_change(document) async for document in cursor]
+
+    # Timers -------------------------------------------------------------------------
 
     async def schedule(self, timer: Timer) -> bool:
         """Store the timer unless one with its id exists; True when it was new."""
-        try:
-            result = await self._timers.update_one(
-                {"_id": timer.id}, {"$setOnInsert": _document(timer)}, upsert=True
-            )
-        except DuplicateKeyError:
-            # A concurrent copy of the same schedule inserted it first.
-            return False
-        return result.upserted_id is not None
+        return await _insert_if_absent(self._timers, timer.id, _timer_document(timer))
+
+    async def pending_of(self, voting_id: str) -> list[Timer]:
+        cursor = self._timers.find({"voting_id": voting_id, "state": TimerState.PENDING})
+        return [_timer(document) async for document in cursor]
 
     async def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> Timer | None:
-        """Lease the earliest due timer that has not fired and nobody holds, or None."""
+        """Lease the earliest due timer that is pending and nobody holds, or None."""
         document = await self._timers.find_one_and_update(
-            {"fired": False, "due_at": {"$lte": now}, "lease_until": {"$lte": now}},
+            {"state": TimerState.PENDING, "due_at": {"$lte": now}, "lease_until": {"$lte": now}},
             {"$set": {"lease_owner": owner, "lease_until": lease_until}},
             sort=[("due_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
         )
         return None if document is None else _timer(document)
 
-    async def mark_fired(self, timer_id: str, now: datetime) -> None:
+    async def settle(self, timer_id: str, state: TimerState, now: datetime) -> None:
+        """Record how the timer's stream settled it; it is no longer due."""
         await self._timers.update_one(
-            {"_id": timer_id, "fired": False},
-            {"$set": {"fired": True, "fired_at": now, "lease_owner": None}},
+            {"_id": timer_id, "state": TimerState.PENDING},
+            {"$set": {"state": state, "settled_at": now, "lease_owner": None}},
         )
 
     async def release(self, timer_id: str, owner: str) -> None:
         """Give a claimed timer back, so the next tick retries it instead of the lease end."""
         await self._timers.update_one(
-            {"_id": timer_id, "lease_owner": owner, "fired": False},
+            {"_id": timer_id, "lease_owner": owner, "state": TimerState.PENDING},
             {"$set": {"lease_owner": None, "lease_until": NEVER}},
         )
 
     async def of_voting(self, voting_id: str) -> list[Document]:
         """The timer documents of one voting, as an operator would inspect them."""
-        cursor = self._timers.find({"voting_id": voting_id}, sort=[("due_at", ASCENDING)])
+        cursor = self._timers.find(
+            {"voting_id": voting_id}, sort=[("due_at", ASCENDING), ("version", ASCENDING)]
+        )
         return [document async for document in cursor]
 
 
-def _document(timer: Timer) -> Document:
+async def _insert_if_absent(
+    collection: AsyncCollection[Document], key: str, document: Document
+) -> bool:
+    try:
+        result = await collection.update_one({"_id": key}, {"$setOnInsert": document}, upsert=True)
+    except DuplicateKeyError:
+        # A concurrent copy inserted it first.
+        return False
+    return result.upserted_id is not None
+
+
+def _change_document(change: ScheduleChange) -> Document:
+    return {
+        "voting_id": change.voting_id,
+        "version": change.version,
+        "event_type": change.event.type,
+        # Kept as sent: a stored date is cut to milliseconds, the timers' events must not be.
+        "event": change.event.model_dump(mode="json"),
+        "correlation_id": change.correlation_id,
+        "causation_id": change.causation_id,
+    }
+
+
+def _change(document: Document) -> ScheduleChange:
+    event = parse_payload(document["event_type"], document["event"])
+    assert isinstance(event, ScheduleEvent)
+    return ScheduleChange(
+        voting_id=document["voting_id"],
+        version=document["version"],
+        event=event,
+        correlation_id=document["correlation_id"],
+        causation_id=document["causation_id"],
+    )
+
+
+def _timer_document(timer: Timer) -> Document:
     return {
         "voting_id": timer.voting_id,
         "kind": str(timer.kind),
+        "version": timer.version,
         "due_at": timer.due_at,
         "event_type": timer.event.type,
-        # Kept as sent: the stored due_at is cut to milliseconds, the event must not be.
         "event": timer.event.model_dump(mode="json"),
         "correlation_id": timer.correlation_id,
         "causation_id": timer.causation_id,
-        "fired": False,
+        "state": TimerState.PENDING,
         "lease_owner": None,
         "lease_until": NEVER,
     }
@@ -97,6 +153,7 @@ def _timer(document: Document) -> Timer:
         id=document["_id"],
         voting_id=document["voting_id"],
         kind=TimerKind(document["kind"]),
+        version=document["version"],
         due_at=document["due_at"],
         event=parse_payload(document["event_type"], document["event"]),
         correlation_id=document["correlation_id"],
