@@ -75,11 +75,19 @@ install_stripe_mock() {
   GOBIN="$TOOLS" go install github.com/stripe/stripe-mock@latest
 }
 
+install_kustomize() {  # renders deploy/k8s in tests/deploy
+  local version=v5.8.1  # the newest that builds with Go 1.24
+  [ -x "$TOOLS/kustomize" ] && [ "$("$TOOLS/kustomize" version 2>/dev/null)" = "$version" ] && return
+  log "installing kustomize $version from the Go module proxy"
+  GOBIN="$TOOLS" go install "sigs.k8s.io/kustomize/kustomize/v5@$version"
+}
+
 cmd_install() {
   mkdir -p "$TOOLS"
   install_rabbitmq
   install_ferretdb
   install_stripe_mock
+  install_kustomize
 }
 
 rabbitmq_ready() { rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; }
