@@ -38,5 +38,9 @@ format:  ## apply ruff's formatting and safe fixes
 test: stack-up lint  ## lint, then every test (unit, integration, end-to-end) on real servers
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: install  ## votes/s through the whole system vs the broker's ceiling (BENCH_ARGS="--users 2000 --profile")
+	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
+
 asyncapi:  ## write docs/asyncapi.json, the AsyncAPI document of every message
 	$(UV) run --frozen python -m contracts.asyncapi docs/asyncapi.json

@@ -1,0 +1,932 @@
+"""How fast votes go through the whole system: ``make bench`` (``python -m scripts.bench``).
+
+In one run on this machine: starts the local stack if needed and the five services as
+processes (their own namespace, a free port, output to a log file); measures the broker
+ceiling (persistent, confirmed publish-and-consume on a quorum queue with aio-pika, the
+client FastStream runs on); creates users, a free and a paid voting, and drives votes
+through the HTTP gateway at a chosen concurrency; then checks that every vote is
+accounted for. It prints numbers and never asserts a speed: a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import aio_pika
+import httpx
+from pymongo import AsyncMongoClient
+
+from contracts import Envelope, Reply
+from contracts.topology import SERVICES
+from contracts.voting import VoteCast
+from contracts.wallet import CreditsDebited, GrantCredits
+from eventing.bus import Bus, ServiceUnavailable
+from eventing.settings import RuntimeSettings
+from scripts.launch import ROOT, ServiceProcess, System, local_stack
+
+T = TypeVar("T")
+OUT_DIR = ROOT / ".stack" / "bench"
+PASSWORD = "bench password, long enough"
+# Answers that mean an endpoint is not there (yet), as opposed to refusing the request.
+NOT_THERE = {404, 405, 501}
+
+
+# Options -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    users: int
+    votes: int
+    concurrency: int
+    ceiling_messages: int
+    ceiling_in_flight: int
+    settle_seconds: float
+    profile: tuple[str, ...]
+    keep: bool
+    out_dir: Path
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__)
+    parser.add_argument("--users", type=int, default=1000, help="users created (default 1000)")
+    parser.add_argument(
+        "--votes", type=int, help="votes per voting, one per user (default: --users)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="requests in flight (default 64)"
+    )
+    parser.add_argument(
+        "--ceiling-messages", type=int, default=20_000, help="broker ceiling messages"
+    )
+    parser.add_argument(
+        "--ceiling-in-flight", type=int, default=128, help="unconfirmed publishes at once"
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=60.0,
+        help="how long pending votes may take to settle before the accounting",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="voting,gateway",
+        default="",
+        metavar="SERVICES",
+        help="run these services under py-spy and show where their CPU time goes "
+        "(default voting,gateway)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the run's queues and data")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="logs and profiles")
+    args = parser.parse_args(argv)
+    votes = args.votes if args.votes is not None else args.users
+    if not 0 < votes <= args.users:
+        parser.error("--votes must be between 1 and --users: each user votes once per voting")
+    profiled = tuple(s for s in args.profile.split(",") if s)
+    if unknown := set(profiled) - set(SERVICES):
+        parser.error(f"--profile: no such service {', '.join(sorted(unknown))}")
+    return Options(
+        users=args.users,
+        votes=votes,
+        concurrency=args.concurrency,
+        ceiling_messages=args.ceiling_messages,
+        ceiling_in_flight=args.ceiling_in_flight,
+        settle_seconds=args.settle_seconds,
+        profile=profiled,
+        keep=args.keep,
+        out_dir=args.out_dir,
+    )
+
+
+# Results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    status: int  # 0: no HTTP answer
+    code: str | None  # the API error code, or the transport error
+    latency_ms: float
+
+
+@dataclass
+class Run:
+    name: str
+    samples: list[Sample]
+    seconds: float
+
+    def count(self, status: int) -> int:
+        return sum(1 for s in self.samples if s.status == status)
+
+    @property
+    def accepted(self) -> int:
+        return self.count(201) + self.count(202)
+
+    def rate(self, amount: int) -> float:
+        return amount / self.seconds if self.seconds > 0 else 0.0
+
+    def percentiles(self) -> tuple[float, float, float]:
+        """p50, p95 and p99 of every answer's latency, in milliseconds."""
+        latencies = [s.latency_ms for s in self.samples]
+        if len(latencies) < 2:
+            return (latencies[0],) * 3 if latencies else (0.0, 0.0, 0.0)
+        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+        return cuts[49], cuts[94], cuts[98]
+
+    def errors(self) -> Counter[str]:
+        return Counter(
+            f"{s.status} {s.code or ''}".strip() for s in self.samples if s.status not in (201, 202)
+        )
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    messages: int
+    seconds: float
+    publish_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+@dataclass
+class Accounting:
+    answered: int  # 201 + 202
+    # Votes the gateway gave up waiting for (503): they may have been counted all the same.
+    unanswered: int
+    counted: int
+    counted_source: str
+    debited: int | None = None
+    debited_source: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, run: Run, counted: int, source: str) -> Accounting:
+        unanswered = sum(1 for s in run.samples if s.status in (0, 503, 504))
+        return cls(
+            answered=run.accepted, unanswered=unanswered, counted=counted, counted_source=source
+        )
+
+    @property
+    def ok(self) -> bool:
+        if self.counted != self.answered:
+            return False
+        return self.debited is None or self.debited == self.counted
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    headers: dict[str, str]
+
+
+# The system --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def bench_env(namespace: str) -> dict[str, str]:
+    settings = RuntimeSettings()
+    return {
+        **os.environ,
+        "LIVEVOTE_RABBITMQ_URL": settings.rabbitmq_url,
+        "LIVEVOTE_MONGODB_URL": settings.mongodb_url,
+        "LIVEVOTE_NAMESPACE": namespace,
+        "LIVEVOTE_PORT": str(free_port()),
+        "LIVEVOTE_ADMIN_EMAIL": f"admin@{namespace}.livevote.dev",
+        "LIVEVOTE_ADMIN_PASSWORD": uuid.uuid4().hex,
+        "LIVEVOTE_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
+    }
+
+
+def runtime_settings(env: dict[str, str]) -> RuntimeSettings:
+    return RuntimeSettings(
+        rabbitmq_url=env["LIVEVOTE_RABBITMQ_URL"],
+        mongodb_url=env["LIVEVOTE_MONGODB_URL"],
+        namespace=env["LIVEVOTE_NAMESPACE"],
+    )
+
+
+async def drop_namespace(settings: RuntimeSettings, extra_queues: Iterable[str]) -> None:
+    """Remove the run's databases, queues and exchanges."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{settings.namespace}_"):
+                await client.drop_database(name)
+    finally:
+        await client.close()
+    bus = Bus(settings, "bench")
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    try:
+        channel = await connection.channel()
+        for queue in [q.name for q in bus.all_queues()] + list(extra_queues):
+            await channel.queue_delete(queue)
+        for exchange in ("events", "unrouted", "dead-letter"):
+            await channel.exchange_delete(bus.names(exchange))
+    finally:
+        await connection.close()
+
+
+# The broker ceiling ------------------------------------------------------------------
+
+
+async def broker_ceiling(url: str, queue_name: str, messages: int, in_flight: int) -> Ceiling:
+    """Persistent, confirmed publishes to a fresh quorum queue, consumed and acked.
+
+    Publisher and consumer have a connection each, as two services would.
+    """
+    publisher = await aio_pika.connect(url)
+    consumer = await aio_pika.connect(url)
+    try:
+        publish_channel = await publisher.channel(publisher_confirms=True)
+        consume_channel = await consumer.channel()
+        await consume_channel.set_qos(prefetch_count=RuntimeSettings().prefetch)
+        queue = await consume_channel.declare_queue(
+            queue_name, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        done = asyncio.Event()
+        received = 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal received
+            await message.ack()
+            received += 1
+            if received >= messages:
+                done.set()
+
+        await queue.consume(on_message)
+        body = b"x" * 600  # about an event envelope's size
+        started = time.perf_counter()
+        await bounded(
+            (_publish(publish_channel, queue_name, body) for _ in range(messages)), in_flight
+        )
+        published = time.perf_counter() - started
+        await done.wait()
+        return Ceiling(messages, time.perf_counter() - started, published)
+    finally:
+        await publisher.close()
+        await consumer.close()
+
+
+async def _publish(channel: aio_pika.abc.AbstractChannel, queue: str, body: bytes) -> None:
+    message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+    await channel.default_exchange.publish(message, routing_key=queue)
+
+
+async def bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
+    """Await every item, at most ``limit`` at once; the results in the items' order."""
+    items = enumerate(work)
+    results: dict[int, T] = {}
+
+    async def worker() -> None:
+        for index, item in items:
+            results[index] = await item
+
+    await asyncio.gather(*(worker() for _ in range(limit)))
+    return [results[index] for index in range(len(results))]
+
+
+# Users, votings, credits -------------------------------------------------------------
+
+
+async def login(http: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    response = await http.post("/auth/login", json={"email": email, "password": password})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def new_user(http: httpx.AsyncClient, namespace: str, n: int) -> User:
+    email = f"voter{n}@{namespace}.example.com"
+    created = await http.post(
+        "/auth/signup", json={"email": email, "password": PASSWORD, "display_name": f"Voter {n}"}
+    )
+    created.raise_for_status()
+    return User(id=str(created.json()["id"]), headers=await login(http, email, PASSWORD))
+
+
+async def open_voting(http: httpx.AsyncClient, admin: dict[str, str], kind: str) -> dict[str, Any]:
+    """A voting open from now for an hour, once its tile says it is open."""
+    now = datetime.now(UTC)
+    created = await http.post(
+        "/admin/votings",
+        headers=admin,
+        json={
+            "title": f"Bench ({kind})",
+            "description": "",
+            "options": ["Red", "Blue", "Green"],
+            "kind": kind,
+            "opens_at": now.isoformat(),
+            "closes_at": (now + timedelta(hours=1)).isoformat(),
+        },
+    )
+    created.raise_for_status()
+    voting: dict[str, Any] = created.json()
+    for _ in range(100):
+        tile = await http.get(f"/votings/{voting['id']}", headers=admin)
+        if tile.json().get("status") == "open":
+            return voting
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"voting {voting['id']} did not open")
+
+
+async def grant_credits(
+    http: httpx.AsyncClient, admin: dict[str, str], users: Sequence[User], bus: Bus, limit: int
+) -> str:
+    """One credit for each user; says how, or raises Unavailable."""
+    first = await _grant_over_http(http, admin, users[0])
+    if first.status_code in NOT_THERE:
+        # The operator endpoint is not built yet: ask the wallet directly, so the paid
+        # saga can still be measured (granting is setup, not what is timed).
+        await bounded((_grant_over_bus(bus, user) for user in users), limit)
+        endpoint = f"POST /admin/users/{{user_id}}/credits answered {first.status_code}"
+        return f"through the wallet's command queue ({endpoint})"
+    if first.status_code not in (200, 201):
+        raise Unavailable(f"granting credits answered {first.status_code}: {first.text[:200]}")
+    rest = await bounded((_grant_over_http(http, admin, user) for user in users[1:]), limit)
+    refused = [r.status_code for r in rest if r.status_code not in (200, 201)]
+    if refused:
+        raise Unavailable(f"granting credits failed for {len(refused)} users: {Counter(refused)}")
+    return "through POST /admin/users/{user_id}/credits"
+
+
+async def _grant_over_http(
+    http: httpx.AsyncClient, admin: dict[str, str], user: User
+) -> httpx.Response:
+    return await http.post(
+        f"/admin/users/{user.id}/credits",
+        headers=admin,
+        json={"amount": 1, "reason": "benchmark"},
+    )
+
+
+async def _grant_over_bus(bus: Bus, user: User) -> None:
+    command = GrantCredits(user_id=user.id, amount=1, reason="benchmark", granted_by="bench")
+    try:
+        reply: Reply = await bus.request("wallet", Envelope.wrap(command), timeout=30)
+    except ServiceUnavailable as error:
+        raise Unavailable(f"the wallet did not answer GrantCredits: {error}") from error
+    if reply.error is not None:
+        raise Unavailable(f"the wallet refused GrantCredits: {reply.error.code}")
+
+
+class Unavailable(Exception):
+    """The paid run cannot be done with what the system offers today."""
+
+
+async def balances(http: httpx.AsyncClient, users: Sequence[User], limit: int) -> list[int]:
+    async def balance(user: User) -> int:
+        me = await http.get("/me", headers=user.headers)
+        me.raise_for_status()
+        return int(me.json()["credits"])
+
+    return await bounded((balance(user) for user in users), limit)
+
+
+# Driving votes -----------------------------------------------------------------------
+
+
+async def cast(http: httpx.AsyncClient, user: User, voting_id: str, option_id: str) -> Sample:
+    started = time.perf_counter()
+    try:
+        response = await http.post(
+            f"/votings/{voting_id}/votes", headers=user.headers, json={"option_id": option_id}
+        )
+    except httpx.HTTPError as error:
+        return Sample(0, type(error).__name__, (time.perf_counter() - started) * 1000)
+    latency = (time.perf_counter() - started) * 1000
+    return Sample(response.status_code, _error_code(response), latency)
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    if response.status_code < 400:
+        return None
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def drive(
+    http: httpx.AsyncClient,
+    name: str,
+    users: Sequence[User],
+    voting: dict[str, Any],
+    concurrency: int,
+) -> Run:
+    """Each user votes once, ``concurrency`` requests in flight."""
+    options = [option["id"] for option in voting["options"]]
+    votes = (
+        cast(http, user, voting["id"], options[n % len(options)]) for n, user in enumerate(users)
+    )
+    started = time.perf_counter()
+    samples = await bounded(votes, concurrency)
+    return Run(name, samples, time.perf_counter() - started)
+
+
+# Accounting --------------------------------------------------------------------------
+
+
+async def counted_votes(
+    http: httpx.AsyncClient, admin: dict[str, str], settings: RuntimeSettings, voting_id: str
+) -> tuple[int, str]:
+    """Votes counted in a voting: from its results, else from the voting service's store."""
+    results = await http.get(f"/votings/{voting_id}/results", headers=admin)
+    if results.status_code == 200:
+        return int(results.json()["total"]), "GET /votings/{id}/results"
+    stored = await count_events(settings, "voting", f"vote-{voting_id}:", VoteCast.type, voting_id)
+    return stored, f"the voting store (results answered {results.status_code})"
+
+
+async def count_events(
+    settings: RuntimeSettings, service: str, stream_prefix: str, event_type: str, voting_id: str
+) -> int:
+    """Events of one type about one voting in a service's event store."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        commits = client[settings.database_name(service)]["commits"].find(
+            {"stream": {"$regex": f"^{re.escape(stream_prefix)}"}}, {"events": 1}
+        )
+        count = 0
+        async for commit in commits:
+            for event in commit["events"]:
+                if event["type"] == event_type and event["payload"].get("voting_id") == voting_id:
+                    count += 1
+        return count
+    finally:
+        await client.close()
+
+
+async def settled_count(
+    probe: Callable[[], Awaitable[tuple[int, str]]], expected: int, timeout: float
+) -> tuple[int, str]:
+    """The count once it reaches ``expected`` or stops moving for a few seconds."""
+    deadline = time.monotonic() + timeout
+    last, source = await probe()
+    still_since = time.monotonic()
+    while last != expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        count, source = await probe()
+        if count != last:
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since > 5:
+            break
+    return last, source
+
+
+# Profiling ---------------------------------------------------------------------------
+
+
+def profiler_command() -> list[str] | None:
+    """py-spy, installed or fetched from PyPI by uvx; None when neither works."""
+    candidates = []
+    if found := shutil.which("py-spy"):
+        candidates.append([found])
+    if uvx := shutil.which("uvx"):
+        candidates.append([uvx, "--from", "py-spy", "py-spy"])
+    for command in candidates:
+        probe = subprocess.run([*command, "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return command
+    return None
+
+
+class ProfiledProcess(ServiceProcess):
+    """A service started under py-spy, which samples it for its whole life.
+
+    Started by py-spy rather than attached to: attaching needs ptrace rights that a
+    container often lacks, a child process does not.
+    """
+
+    def __init__(
+        self, service: str, env: dict[str, str], output: IO[str], profiler: list[str], report: Path
+    ) -> None:
+        super().__init__(service, env, output)
+        self.report = report
+        self._command = [
+            *profiler,
+            # Pausing the process for each sample (no --nonblocking) keeps idle threads,
+            # parked in epoll or a lock, out of the report.
+            *("record", "--rate", "100", "--format", "raw"),
+            *("--output", str(report), "--", sys.executable, "-m", f"services.{service}"),
+        ]
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self._command,
+            cwd=ROOT,
+            env=self._env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the service; py-spy then writes its report and exits."""
+        if self.process is None or not self.running:
+            return
+        for pid in self._service_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            for pid in _descendants(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.kill()
+
+    def _service_pids(self) -> list[int]:
+        """The service's process: py-spy's child, or its grandchild under uvx."""
+        assert self.process is not None
+        return [
+            pid
+            for pid in _descendants(self.process.pid)
+            if _argv(pid)[1:] == ["-m", f"services.{self.service}"]
+        ]
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_descendants(int(child))]
+    return found
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def profile(
+    system: System, services: Sequence[str], output: IO[str], out_dir: Path
+) -> dict[str, Path] | str:
+    """Run ``services`` under py-spy: where each one's report goes, or why it cannot be."""
+    command = profiler_command()
+    if command is None:
+        return "py-spy is not installed here and uvx could not fetch it"
+    reports: dict[str, Path] = {}
+    for service in services:
+        reports[service] = out_dir / f"{system.env['LIVEVOTE_NAMESPACE']}-{service}.collapsed"
+        system.processes[service] = ProfiledProcess(
+            service, system.env, output, command, reports[service]
+        )
+    return reports
+
+
+@dataclass(frozen=True)
+class HotSpots:
+    samples: int
+    left_out: Counter[str]  # samples left out, by why
+    own: list[tuple[float, str]]  # (percent, function): on top of the stack
+    inclusive: list[tuple[float, str]]  # (percent, function): the project's, anywhere
+
+
+# Samples that are not the votes' work: the setup and the start of the process.
+LEAVE_OUT = {
+    "argon2": "hashing passwords (signup and login of the users)",
+    "importlib._bootstrap": "importing modules at start-up",
+}
+
+
+def hot_spots(collapsed: Path, leave_out: dict[str, str] | None = None, top: int = 12) -> HotSpots:
+    """The functions with the most samples in a py-spy raw (collapsed stacks) report."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    left_out: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        why = next((why for word, why in (leave_out or {}).items() if word in stack), None)
+        if why is not None:
+            left_out[why] += int(count_text)
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_frame(frame) for frame in stack.split(";")]
+        own[frames[-1]] += count
+        for frame in set(frames):
+            if _is_project(frame):
+                inclusive[frame] += count
+
+    def share(counter: Counter[str]) -> list[tuple[float, str]]:
+        return [(100 * n / total, name) for name, n in counter.most_common(top)]
+
+    return HotSpots(total, left_out, share(own), share(inclusive))
+
+
+def _frame(frame: str) -> str:
+    """``function (path/to/file.py:123)`` as ``function (file.py)``, lines merged."""
+    match = re.match(r"(.*) \((.*?)(?::\d+)?\)$", frame)
+    if match is None:
+        return frame
+    function, path = match.groups()
+    return f"{function} ({_short_path(path)})"
+
+
+def _short_path(path: str) -> str:
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    root = str(ROOT) + "/"
+    return path.removeprefix(root)
+
+
+def _is_project(frame: str) -> bool:
+    return any(f"({package}/" in frame for package in ("services", "eventing", "contracts"))
+
+
+# Printing ----------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def report_runs(runs: Sequence[Run], ceiling: Ceiling) -> None:
+    rows = []
+    for run in runs:
+        p50, p95, p99 = run.percentiles()
+        accepted_rate = run.rate(run.accepted)
+        rows.append(
+            [
+                run.name,
+                len(run.samples),
+                run.count(201),
+                run.count(202),
+                len(run.samples) - run.accepted,
+                run.seconds,
+                run.rate(run.count(201)),
+                run.rate(run.count(202)),
+                accepted_rate,
+                p50,
+                p95,
+                p99,
+                f"{accepted_rate / ceiling.rate:.3f}",
+            ]
+        )
+    headers = ["run", "sent", "201", "202", "errors", "seconds", "201/s", "202/s"]
+    headers += ["accepted/s", "p50 ms", "p95 ms", "p99 ms", "÷ ceiling"]
+    print(table(headers, rows))
+    for run in runs:
+        for error, count in sorted(run.errors().items()):
+            print(f"  {run.name}: {count:,} answered {error}")
+
+
+def report_accounting(name: str, accounting: Accounting) -> None:
+    print(f"\n{name}: 201+202 answers = {accounting.answered:,}")
+    print(f"  votes counted = {accounting.counted:,} (from {accounting.counted_source})")
+    if accounting.debited_source:
+        print(
+            f"  credits debited = {_maybe(accounting.debited)} (from {accounting.debited_source})"
+        )
+    for note in accounting.notes:
+        print(f"  {note}")
+    surplus = accounting.counted - accounting.answered
+    if surplus > 0 and accounting.unanswered:
+        print(
+            f"  {surplus:,} more counted than confirmed; {accounting.unanswered:,} requests got "
+            "no answer in time (503/timeout), and a vote the gateway gave up waiting for may "
+            "still be counted"
+        )
+    elif surplus < 0:
+        print(f"  {-surplus:,} accepted votes are not counted (still pending, or lost)")
+    print(f"  accounted: {'yes' if accounting.ok else 'no'}")
+
+
+def _maybe(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"
+
+
+# The benchmark -----------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    options: Options
+    system: System
+    settings: RuntimeSettings
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def ceiling_queue(self) -> str:
+        return f"{self.settings.namespace}.bench-ceiling"
+
+    async def run(self) -> None:
+        options = self.options
+        print(f"broker ceiling: {options.ceiling_messages:,} messages ...", flush=True)
+        ceiling = await broker_ceiling(
+            self.settings.rabbitmq_url,
+            self.ceiling_queue,
+            options.ceiling_messages,
+            options.ceiling_in_flight,
+        )
+        limits = httpx.Limits(
+            max_connections=options.concurrency, max_keepalive_connections=options.concurrency
+        )
+        api = f"{self.system.base_url}/api/v1"
+        async with httpx.AsyncClient(base_url=api, limits=limits, timeout=60) as http:
+            env = self.system.env
+            admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
+            users = await self._users(http)
+            free = await open_voting(http, admin, "free")
+            paid = await open_voting(http, admin, "paid")
+            voters = users[: options.votes]
+            free_accounting = await self._free_run(http, admin, voters, free)
+            paid_accounting = await self._paid_run(http, admin, voters, paid)
+        self._report(ceiling, free_accounting, paid_accounting)
+
+    async def _users(self, http: httpx.AsyncClient) -> list[User]:
+        count = self.options.users
+        print(f"creating {count:,} users (signup + login) ...", flush=True)
+        started = time.perf_counter()
+        namespace = self.settings.namespace
+        users = await bounded(
+            (new_user(http, namespace, n) for n in range(count)), min(self.options.concurrency, 32)
+        )
+        seconds = time.perf_counter() - started
+        print(f"  {count:,} users in {seconds:.1f} s ({count / seconds:.1f}/s)", flush=True)
+        return users
+
+    async def _free_run(
+        self,
+        http: httpx.AsyncClient,
+        admin: dict[str, str],
+        voters: list[User],
+        voting: dict[str, Any],
+    ) -> Accounting:
+        print(f"free run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        run = await drive(http, "free", voters, voting, self.options.concurrency)
+        self.runs.append(run)
+        counted, source = await settled_count(
+            lambda: counted_votes(http, admin, self.settings, voting["id"]),
+            run.accepted,
+            self.options.settle_seconds,
+        )
+        return Accounting.of(run, counted, source)
+
+    async def _paid_run(
+        self,
+        http: httpx.AsyncClient,
+        admin: dict[str, str],
+        voters: list[User],
+        voting: dict[str, Any],
+    ) -> Accounting | str:
+        """The paid run's accounting, or why there is no paid run."""
+        bus = Bus(self.settings, "bench")
+        await bus.start()
+        try:
+            how = await grant_credits(http, admin, voters, bus, self.options.concurrency)
+        except Unavailable as error:
+            return str(error)
+        finally:
+            await bus.stop()
+        print(f"  granted 1 credit to each of {len(voters):,} users {how}", flush=True)
+        before = await balances(http, voters, self.options.concurrency)
+        print(f"paid run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        run = await drive(http, "paid", voters, voting, self.options.concurrency)
+        self.runs.append(run)
+        if run.accepted == 0:
+            return f"no paid vote was accepted: {dict(run.errors())}"
+        return await self._paid_accounting(http, admin, voters, voting, run, before)
+
+    async def _paid_accounting(
+        self,
+        http: httpx.AsyncClient,
+        admin: dict[str, str],
+        voters: list[User],
+        voting: dict[str, Any],
+        run: Run,
+        before: list[int],
+    ) -> Accounting:
+        counted, source = await settled_count(
+            lambda: counted_votes(http, admin, self.settings, voting["id"]),
+            run.accepted,
+            self.options.settle_seconds,
+        )
+        after = await balances(http, voters, self.options.concurrency)
+        in_store = await count_events(
+            self.settings, "wallet", "account-", CreditsDebited.type, voting["id"]
+        )
+        accounting = Accounting.of(run, counted, source)
+        accounting.debited = sum(before) - sum(after)
+        accounting.debited_source = "users' balance drops, GET /me"
+        accounting.notes.append(f"CreditsDebited events in the wallet's store: {in_store:,}")
+        return accounting
+
+    def _report(self, ceiling: Ceiling, free: Accounting, paid: Accounting | str) -> None:
+        options = self.options
+        print(
+            f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes per voting, "
+            f"concurrency {options.concurrency}, {os.cpu_count()} CPUs\n"
+        )
+        report_runs(self.runs, ceiling)
+        print(
+            f"\nbroker ceiling (aio-pika, persistent + confirmed, quorum queue, "
+            f"{options.ceiling_in_flight} publishes in flight): {ceiling.rate:,.0f} messages/s "
+            f"end to end ({ceiling.messages:,} in {ceiling.seconds:.2f} s; publishes confirmed "
+            f"at {ceiling.messages / ceiling.publish_seconds:,.0f}/s)"
+        )
+        print("÷ ceiling = accepted votes/s (201 + 202) divided by the ceiling's messages/s")
+        report_accounting("free", free)
+        if isinstance(paid, str):
+            print(f"\npaid run unavailable: {paid}")
+        else:
+            report_accounting("paid", paid)
+
+
+def report_profiles(reports: dict[str, Path]) -> None:
+    for service, path in reports.items():
+        if not path.exists() or not path.stat().st_size:
+            print(f"\nprofile of {service}: py-spy wrote no report (see the services' output)")
+            continue
+        spots = hot_spots(path, leave_out=LEAVE_OUT)
+        print(f"\nprofile of {service}, its whole run: {spots.samples:,} samples, {path}")
+        for why, samples in spots.left_out.items():
+            print(f"  (left out: {samples:,} samples {why})")
+        print("  most samples on top of the stack (self):")
+        for percent, name in spots.own:
+            print(f"    {percent:5.1f}%  {name}")
+        print("  the project's functions with the most samples anywhere in the stack:")
+        for percent, name in spots.inclusive:
+            print(f"    {percent:5.1f}%  {name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = options.out_dir / f"{namespace}.log"
+    env = bench_env(namespace)
+    settings = runtime_settings(env)
+    with local_stack(), log_path.open("w") as log:
+        print(f"services' output: {log_path}", flush=True)
+        system = System(env, output=log)
+        profiles = profile(system, options.profile, log, options.out_dir) if options.profile else {}
+        bench = Bench(options, system, settings)
+        try:
+            system.start()
+            asyncio.run(bench.run())
+        finally:
+            system.stop()
+            if not options.keep:
+                asyncio.run(drop_namespace(settings, [bench.ceiling_queue]))
+    if isinstance(profiles, str):
+        print(f"\nprofile: {profiles}")
+    else:
+        report_profiles(profiles)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
