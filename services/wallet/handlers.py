@@ -347,15 +347,20 @@ class WalletHandlers:
     async def vote_requested(self, event: Message, envelope: Envelope) -> None:
         assert isinstance(event, VoteRequested)
         expires_at = self._clock.now() + self._reservation_timeout
+        # The row goes in before the reservation can exist: a release, which can only
+        # follow the reservation, then always deletes it after, never before.
+        await self._read_models.hold(
+            event.vote_id, event.user_id, expires_at, envelope.correlation_id
+        )
         account, _ = await self._change(
             event.user_id,
             lambda account: account.reserve(event.vote_id, event.voting_id, event.cost, expires_at),
             cause=envelope,
         )
         reservation = account.reservations[event.vote_id]
-        if reservation.state == "reserved":
-            # Also on a copy of the request: a crash between the append and this write
-            # is repaired by the redelivery.
+        if reservation.state != "reserved" or reservation.expires_at != expires_at:
+            # Not reserved now, or reserved by an earlier copy of this request: the row
+            # follows the account.
             await self._read_models.track(account, event.vote_id, envelope.correlation_id)
         log.info(
             "reservation decided",

@@ -97,23 +97,24 @@ class WalletReadModels:
 
     # Open reservations ----------------------------------------------------------------
 
+    async def hold(
+        self, reservation_id: str, user_id: str, expires_at: datetime, correlation_id: str | None
+    ) -> None:
+        await _upsert(
+            self._open,
+            reservation_id,
+            {"user_id": user_id, "expires_at": expires_at, "correlation_id": correlation_id},
+        )
+
     async def track(
         self, account: Account, reservation_id: str, correlation_id: str | None
     ) -> None:
         """Make the row match the account: present while the reservation is held."""
         reservation = account.open_reservation(reservation_id)
         if reservation is None or reservation.expires_at is None:
-            await self._open.delete_one({"_id": reservation_id})
-            return
-        await _upsert(
-            self._open,
-            reservation_id,
-            {
-                "user_id": account.user_id,
-                "expires_at": reservation.expires_at,
-                "correlation_id": correlation_id,
-            },
-        )
+            await self.forget(reservation_id)
+        else:
+            await self.hold(reservation_id, account.user_id, reservation.expires_at, correlation_id)
 
     async def forget(self, reservation_id: str) -> None:
         await self._open.delete_one({"_id": reservation_id})

@@ -9,7 +9,6 @@ import uuid
 from datetime import timedelta
 
 from contracts import Envelope, ErrorCode
-from contracts.voting import VoteCast, VoteRejected, VoteRequested
 from contracts.wallet import (
     CreditsDebited,
     CreditsReleased,
@@ -23,37 +22,13 @@ from services.wallet.domain import Account
 from services.wallet.service import WalletService
 from tests.support import eventually
 from tests.wallet.conftest import START, Wallets
+from tests.wallet.votes import cast, rejected, request
 
 RESERVED = "wallet.CreditsReserved"
 FAILED = "wallet.CreditsReservationFailed"
 DEBITED = "wallet.CreditsDebited"
 RELEASED = "wallet.CreditsReleased"
 TIMEOUT = timedelta(seconds=30)  # the default reservation timeout
-
-
-def request(user_id: str, voting_id: str = "voting-1", cost: int = 1) -> VoteRequested:
-    return VoteRequested(
-        vote_id=uuid.uuid4().hex, voting_id=voting_id, user_id=user_id, option_id="o1", cost=cost
-    )
-
-
-def cast(requested: VoteRequested, kind: str = "paid") -> VoteCast:
-    return VoteCast(
-        vote_id=requested.vote_id,
-        voting_id=requested.voting_id,
-        user_id=requested.user_id,
-        option_id=requested.option_id,
-        kind="paid" if kind == "paid" else "free",
-    )
-
-
-def rejected(requested: VoteRequested) -> VoteRejected:
-    return VoteRejected(
-        vote_id=requested.vote_id,
-        voting_id=requested.voting_id,
-        user_id=requested.user_id,
-        reason="VOTING_CLOSED",
-    )
 
 
 async def fund(wallets: Wallets, user_id: str, credits: int) -> None:
