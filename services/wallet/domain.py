@@ -31,11 +31,11 @@ from contracts.wallet import (
 from eventing.aggregate import Aggregate
 
 
-class UnknownAccountEvent(Exception):
+class UnknownEvent(Exception):
     """The stream holds an event this code cannot apply: its state cannot be rebuilt."""
 
-    def __init__(self, event: Message) -> None:
-        super().__init__(f"an account does not apply {event.type}")
+    def __init__(self, aggregate: Aggregate, event: Message) -> None:
+        super().__init__(f"{aggregate.stream} does not apply {event.type}")
 
 
 # Private events: no routing key, so they never leave the wallet.
@@ -226,9 +226,9 @@ class Account(Aggregate):
             return "not_reserved"
         if reservation.state == "debited":
             return "already_debited"
-        outcome: CommitOutcome = (
-            "debited" if reservation.state == "reserved" else ("debited_after_release")
-        )
+        outcome: CommitOutcome = "debited"
+        if reservation.state == "released":
+            outcome = "debited_after_release"
         self.trigger(
             CreditsDebited(
                 user_id=self.id,
@@ -303,7 +303,7 @@ class Account(Aggregate):
                 self.reserved -= reservation.amount
                 reservation.state = "released"
             case _:
-                raise UnknownAccountEvent(event)
+                raise UnknownEvent(self, event)
 
 
 # The ledger ------------------------------------------------------------------------
@@ -364,7 +364,7 @@ class Checkout(Aggregate):
 
     def apply(self, event: Message) -> None:
         if not isinstance(event, CheckoutStarted):
-            raise UnknownAccountEvent(event)
+            raise UnknownEvent(self, event)
         self.started = event
 
 
@@ -382,7 +382,7 @@ class Payment(Aggregate):
 
     def apply(self, event: Message) -> None:
         if not isinstance(event, PaymentReceived):
-            raise UnknownAccountEvent(event)
+            raise UnknownEvent(self, event)
         self.received = event
 
 

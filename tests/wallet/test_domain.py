@@ -20,7 +20,7 @@ from services.wallet.domain import (
     Account,
     RefundReport,
     SessionReport,
-    UnknownAccountEvent,
+    UnknownEvent,
     ledger_entry,
 )
 
@@ -63,7 +63,7 @@ def test_a_replayed_account_is_open_and_does_not_open_again() -> None:
 
 def test_an_event_the_account_does_not_know_stops_the_replay() -> None:
     stranger = UserRegistered(user_id="ada", email="a@example.com", display_name="A", role="user")
-    with pytest.raises(UnknownAccountEvent):
+    with pytest.raises(UnknownEvent):
         Account("ada").apply(stranger)
 
 
