@@ -45,9 +45,10 @@ _GRACEFUL_SHUTDOWN_SECONDS = 1
 class _EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves SIGTERM and SIGINT to the process that embeds it.
 
-    Left to itself, uvicorn takes over both signals while it serves; the service would then
-    learn of a SIGTERM only after the probe server had shut down, and only by uvicorn raising
-    the signal again.
+    Left to itself, uvicorn replaces the process's handlers of both while it serves and
+    shuts down at the first signal: the probes would go dark while the service is still
+    draining, and the signal would be raised once more when uvicorn is done. The service
+    stops this server itself, last.
     """
 
     @contextlib.contextmanager
