@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK = str(ROOT / "scripts" / "stack.sh")
 DEFAULT_ADMIN_EMAIL = "admin@livevote.dev"
 DEFAULT_ADMIN_PASSWORD = "change-me-locally"
+LOCAL_STRIPE = "http://127.0.0.1:12111"
 
 
 class ServiceProcess:
@@ -170,6 +171,8 @@ def main() -> int:
     env.setdefault("LIVEVOTE_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
     env.setdefault("LIVEVOTE_ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
     env.setdefault("LIVEVOTE_LOG_FORMAT", "console")
+    # Payments go to the local stack's stripe-mock unless told otherwise.
+    env.setdefault("LIVEVOTE_STRIPE_API_BASE", LOCAL_STRIPE)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

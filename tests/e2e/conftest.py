@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.launch import System
+from scripts.launch import LOCAL_STRIPE, System
 from tests.conftest import Servers, drop_namespace
 
 ADMIN_EMAIL = "admin@e2e.livevote.dev"
@@ -51,6 +51,7 @@ def start_system(servers: Servers, log_dir: Path) -> RunningSystem:
         "LIVEVOTE_SCHEDULER_TICK_SECONDS": "0.2",
         "LIVEVOTE_RELAY_POLL_SECONDS": "0.1",
         "LIVEVOTE_LOG_FORMAT": "console",
+        "LIVEVOTE_STRIPE_API_BASE": LOCAL_STRIPE,
     }
     log = log_dir / f"{namespace}.log"
     system = System(env, output=log.open("w"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,6 +58,20 @@ async def user_with_credits(
         )
         assert granted.status_code in (200, 201), granted.text
     return user_id, headers
+
+
+async def some_users(
+    http: httpx.AsyncClient, admin: dict[str, str], count: int, credits: int = 1
+) -> list[tuple[str, dict[str, str]]]:
+    """``count`` users with ``credits`` each; signed up a few at a time, as password
+    hashing is made to be slow."""
+    limit = asyncio.Semaphore(8)
+
+    async def one() -> tuple[str, dict[str, str]]:
+        async with limit:
+            return await user_with_credits(http, admin, credits)
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
 async def vote(

@@ -20,6 +20,7 @@ from tests.e2e.paid import (
     credits,
     open_voting,
     settled_vote,
+    some_users,
     user_with_credits,
     vote,
 )
@@ -60,7 +61,7 @@ async def test_a_hundred_users_with_one_credit_vote_on_two_paid_votings_at_once(
 ) -> None:
     admin = await admin_headers(http)
     first, second = await open_voting(http, admin), await open_voting(http, admin)
-    users = await asyncio.gather(*(user_with_credits(http, admin, 1) for _ in range(100)))
+    users = await some_users(http, admin, 100)
     responses = await asyncio.gather(
         *(vote(http, headers, voting) for _, headers in users for voting in (first, second))
     )
@@ -161,7 +162,7 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
     async with httpx.AsyncClient(base_url=own_system.api, timeout=30) as http:
         admin = await admin_headers(http)
         voting = await open_voting(http, admin)
-        users = await asyncio.gather(*(user_with_credits(http, admin, 1) for _ in range(10)))
+        users = await some_users(http, admin, 10)
         poor = await user_with_credits(http, admin, 0)
         await asyncio.gather(*(vote(http, headers, voting) for _, headers in [*users, poor]))
         for _, headers in [*users, poor]:
