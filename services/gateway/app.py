@@ -15,7 +15,8 @@ from services.gateway.auth import Passwords, Tokens
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.middleware import RequestContext
-from services.gateway.routes import admin, auth, health, me, votings
+from services.gateway.realtime import VOTE_OUTCOME_KEYS, Sessions, vote_outcomes
+from services.gateway.routes import admin, auth, credits, health, me, socket, votings, webhooks
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
 
@@ -28,6 +29,14 @@ Scheduled live-event votings: sign up, log in, see the votings and vote.
 
 Authenticate with **Authorize**: paste the `access_token` from `POST /api/v1/auth/login`.
 Every error is `{"error": {"code", "message", "details"}}`.
+
+**WebSocket** `/api/v1/ws?token=<access token>` (or a bearer `Authorization` header): the
+first message is `{"type": "connected", "user_id"}`, then what happens to the user's votes,
+e.g. a paid vote answered 202:
+`{"type": "vote.confirmed", "voting_id", "vote_id", "option_id"}` or
+`{"type": "vote.rejected", "voting_id", "vote_id", "reason"}` (an error code).
+A missing, invalid or expired token closes the socket with code 4401; a client that does
+not read its messages is closed with 1008 and should reconnect.
 """
 
 
@@ -42,8 +51,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "so they stop working when the gateway restarts and are not accepted by "
                 "other replicas"
             )
+        if settings.stripe_webhook_secret is None:
+            log.warning(
+                "LIVEVOTE_STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks are answered 503 "
+                "and no purchase is credited until it is"
+            )
         runtime = ServiceRuntime("gateway", settings)
         runtime.serve()
+        sessions = Sessions()
+        runtime.bus.consume_broadcast(vote_outcomes(sessions), VOTE_OUTCOME_KEYS)
         try:
             await runtime.start()
             users = Users(runtime.store, Passwords())
@@ -54,7 +70,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     settings.admin_display_name,
                 )
                 log.info("admin account ready", user_id=admin.id)
-            app.state.gateway = Gateway(settings, runtime, users)
+            app.state.gateway = Gateway(settings, runtime, users, sessions)
             yield
         finally:
             app.state.gateway = None
@@ -78,7 +94,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         prefix=API_PREFIX,
         responses={422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}},
     )
-    for part in (auth, me, votings, admin):
+    for part in (auth, me, credits, votings, admin, webhooks, socket):
         api.include_router(part.router)
     app.include_router(api)
     app.include_router(health.router)

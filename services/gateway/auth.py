@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, get_args
 
 import jwt
@@ -56,6 +56,8 @@ class Principal:
 
     user_id: str
     role: Role
+    # When the token stops being valid: a WebSocket opened with it is closed then.
+    expires_at: datetime | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -88,7 +90,11 @@ class Tokens:
         role = claims["role"]
         if role not in get_args(Role):
             raise _unauthenticated("the access token is not valid")
-        return Principal(user_id=str(claims["sub"]), role=role)
+        return Principal(
+            user_id=str(claims["sub"]),
+            role=role,
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+        )
 
 
 def _unauthenticated(message: str) -> ApiError:

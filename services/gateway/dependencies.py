@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from contracts import Envelope, ErrorCode, Message
 from eventing.bus import ServiceUnavailable
 from eventing.service import ServiceRuntime
 from services.gateway.errors import ApiError
 from services.gateway.middleware import correlation_id
+from services.gateway.realtime import Sessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
 
@@ -23,12 +25,27 @@ class Gateway:
     settings: GatewaySettings
     runtime: ServiceRuntime
     users: Users
+    sessions: Sessions
 
-    async def ask(self, service: str, message: Message, correlation_id: str) -> Any:
-        """Send a command or query to ``service``; its result, or its error as an ApiError."""
+    async def ask(
+        self,
+        service: str,
+        message: Message,
+        correlation_id: str,
+        *,
+        message_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send a command or query to ``service``; its result, or its error as an ApiError.
+
+        A ``message_id`` derived from a client's idempotency key makes a retried request
+        the same command to the service, which recognises it.
+        """
         envelope = Envelope.wrap(message, correlation_id=correlation_id)
+        if message_id is not None:
+            envelope = envelope.model_copy(update={"message_id": message_id})
         try:
-            reply = await self.runtime.bus.request(service, envelope)
+            reply = await self.runtime.bus.request(service, envelope, timeout)
         except ServiceUnavailable:
             raise ApiError(
                 ErrorCode.SERVICE_UNAVAILABLE,
@@ -49,3 +66,29 @@ def running_gateway(request: Request) -> Gateway:
 
 GatewayDep = Annotated[Gateway, Depends(running_gateway)]
 CorrelationId = Annotated[str, Depends(correlation_id)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Send the same key again when retrying this request (after a timeout, "
+        "say): the retry is recognised as the same request instead of being done twice.",
+    ),
+]
+
+
+def command_id(key: str | None, *scope: str) -> str | None:
+    """The message id of a command sent with a client's idempotency key, or None.
+
+    The receiving service recognises a repeated command by its message id. The key is
+    scoped to the caller and to what the command is about, so nobody's key can collide
+    with another user's, nor one key reused for two different things.
+    """
+    if key is None:
+        return None
+    scoped = "\x1f".join((*scope, key))
+    return hashlib.sha256(scoped.encode()).hexdigest()[:32]

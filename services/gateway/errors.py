@@ -26,6 +26,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.VOTING_NOT_OPEN: 409,
     ErrorCode.VOTING_CLOSED: 409,
+    ErrorCode.VOTING_ALREADY_OPEN: 409,
     ErrorCode.ALREADY_VOTED: 409,
     ErrorCode.UNKNOWN_OPTION: 422,
     ErrorCode.INSUFFICIENT_CREDITS: 402,
@@ -59,16 +60,19 @@ class ApiError(Exception):
         details: Mapping[str, Any] | None = None,
         *,
         headers: Mapping[str, str] | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = dict(details or {})
         self.headers = dict(headers or {})
+        # For callers that prescribe a status of their own (Stripe expects 400).
+        self._status = status
 
     @property
     def status(self) -> int:
-        return STATUS.get(self.code, 500)
+        return self._status or STATUS.get(self.code, 500)
 
     @classmethod
     def from_reply(cls, error: ErrorInfo) -> ApiError:

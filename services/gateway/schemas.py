@@ -18,12 +18,13 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
 
 from contracts.gateway import Role
-from contracts.voting import VoteStatus, VotingKind, VotingOption
+from contracts.voting import VoteStatus, VotingKind, VotingOption, VotingStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # Written with its offset as given ("+00:00", where pydantic would write "Z").
@@ -83,7 +84,10 @@ class PreferencesPatch(RequestBody):
 
 class ProfileOut(UserOut):
     role: Role
-    credits: int
+    credits: int = Field(description="credits the user can spend now")
+    credits_reserved: int = Field(
+        default=0, description="credits held for paid votes that are still being confirmed"
+    )
     preferences: PreferencesOut
 
 
@@ -104,7 +108,7 @@ class VotingTile(Relayed):
     cost: int = Field(description="credits a vote costs (0 when free)")
     opens_at: Timestamp
     closes_at: Timestamp
-    status: Literal["scheduled", "open", "closed", "cancelled"]
+    status: VotingStatus
     options: list[VotingOption]
     registered: bool
     my_vote: MyVote | None = None
@@ -119,6 +123,22 @@ class VoteOut(Relayed):
     status: VoteStatus
     voting_id: str
     option_id: str
+    reason: str | None = Field(
+        default=None, description="why a rejected vote was not counted (an error code)"
+    )
+
+
+class OptionResult(Relayed):
+    id: str
+    label: str
+    votes: int
+
+
+class ResultsOut(Relayed):
+    voting_id: str
+    status: VotingStatus
+    total: int = Field(description="votes counted")
+    options: list[OptionResult]
 
 
 class ScheduleVotingRequest(RequestBody):
@@ -138,3 +158,65 @@ class ScheduleVotingRequest(RequestBody):
         if self.closes_at <= self.opens_at:
             raise ValueError("closes_at must be after opens_at")
         return self
+
+
+class RescheduleVotingRequest(RequestBody):
+    opens_at: AwareDatetime = Field(examples=["2026-12-31T18:30:00+01:00"])
+    closes_at: AwareDatetime = Field(examples=["2026-12-31T19:30:00+01:00"])
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return self
+
+
+# Credits ----------------------------------------------------------------------------
+
+
+class GrantCreditsRequest(RequestBody):
+    # Strict: "5" or 5.0 from a script is more likely a bug than an intent.
+    amount: Annotated[StrictInt, Field(gt=0, le=1_000_000)]
+    reason: Annotated[Text, StringConstraints(max_length=500)]
+
+
+class BalanceOut(Relayed):
+    user_id: str
+    balance: int = Field(description="credits owned, including reserved ones")
+    reserved: int = Field(default=0, description="credits held for pending paid votes")
+    available: int = Field(description="credits that can be spent now")
+
+
+class CreditPackOut(Relayed):
+    id: str
+    name: str
+    credits: int
+    price_cents: int
+    currency: str = Field(examples=["eur"])
+
+
+class CheckoutRequest(RequestBody):
+    pack_id: Annotated[Text, StringConstraints(max_length=100)]
+
+
+class CheckoutOut(Relayed):
+    checkout_url: str = Field(description="where to send the user's browser to pay")
+    session_id: str
+
+
+class LedgerEntryOut(Relayed):
+    at: Timestamp
+    kind: str = Field(examples=["purchase", "grant", "vote", "refund"])
+    amount: int = Field(description="the change: negative when credits were taken")
+    reason: str
+    reference: str | None = None
+
+
+class LedgerOut(Relayed):
+    user_id: str
+    balance: int
+    entries: list[LedgerEntryOut] = Field(description="newest first")
+
+
+class WebhookReceived(BaseModel):
+    received: Literal[True] = True

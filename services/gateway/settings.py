@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Self
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from eventing.settings import RuntimeSettings
 
@@ -21,6 +21,20 @@ class GatewaySettings(RuntimeSettings):
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     admin_display_name: str = Field(default="Administrator", min_length=1, max_length=100)
+    # The voting service's own setting of the same name (one variable moves both): how long
+    # it holds a paid vote's request waiting for the saga before answering "pending".
+    voting_confirm_wait_seconds: float = Field(default=1.5, ge=0, le=30)
+    # Where Stripe Checkout sends the buyer's browser back: pages of the client app.
+    # Stripe fills in {CHECKOUT_SESSION_ID}.
+    checkout_success_url: AnyHttpUrl = AnyHttpUrl(
+        "http://localhost:3000/credits/success?session_id={CHECKOUT_SESSION_ID}"
+    )
+    checkout_cancel_url: AnyHttpUrl = AnyHttpUrl("http://localhost:3000/credits/cancelled")
+    # The signing secret of the Stripe webhook endpoint (whsec_...). Unset, every webhook
+    # is answered 503, so Stripe keeps retrying until the gateway is configured.
+    stripe_webhook_secret: SecretStr | None = None
+    # How old a webhook's signed timestamp may be; older ones are refused as replays.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=24 * 3600)
     _jwt_secret_generated: bool = PrivateAttr(default=False)
 
     @field_validator("jwt_secret")
@@ -62,6 +76,12 @@ class GatewaySettings(RuntimeSettings):
     def jwt_secret_generated(self) -> bool:
         """No secret was configured: this process made one up, known to it alone."""
         return self._jwt_secret_generated
+
+    @property
+    def cast_vote_timeout_seconds(self) -> float:
+        """How long a vote waits for the voting service: its confirm wait on top of the
+        time any request may take, so a vote still settling is not cut off as a 503."""
+        return self.request_timeout_seconds + self.voting_confirm_wait_seconds
 
     @property
     def signing_key(self) -> str:

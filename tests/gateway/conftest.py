@@ -11,7 +11,13 @@ from fastapi import FastAPI
 from eventing.settings import RuntimeSettings
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-from tests.gateway.support import ADMIN_EMAIL, ADMIN_PASSWORD, JWT_SECRET, running
+from tests.gateway.support import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    JWT_SECRET,
+    WEBHOOK_SECRET,
+    running,
+)
 
 
 @pytest.fixture
@@ -22,9 +28,12 @@ def gateway_settings(settings: RuntimeSettings) -> GatewaySettings:
             # Requests to a service that is not running fail after this long.
             "request_timeout_seconds": 1.0,
         },
+        # A vote waits this much longer than other requests.
+        voting_confirm_wait_seconds=0.5,
         jwt_secret=JWT_SECRET,
         admin_email=ADMIN_EMAIL,
         admin_password=ADMIN_PASSWORD,
+        stripe_webhook_secret=WEBHOOK_SECRET,
     )
 
 

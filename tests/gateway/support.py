@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import uvicorn
 from fastapi import FastAPI
 
 from contracts import Envelope, Message, Reply
+from eventing.bus import Bus
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from eventing.store import EventStore
 from services.gateway.dependencies import Gateway
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+WEBHOOK_SECRET = "whsec_test_secret_for_signing_webhooks"
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-1"
 PASSWORD = "correct horse battery staple"
@@ -81,7 +86,8 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
     return error
 
 
-Answer = Callable[[Message], Reply]
+# What a peer replies to a message: at once, or after some work (a delay, say).
+Answer = Callable[[Message], Reply | Awaitable[Reply]]
 
 
 class Peer:
@@ -100,7 +106,8 @@ class Peer:
 
     async def _handle(self, message: Message, envelope: Envelope) -> Reply:
         self.received.append(envelope)
-        return self.answers[type(message)](message)
+        reply = self.answers[type(message)](message)
+        return await reply if inspect.isawaitable(reply) else reply
 
 
 @asynccontextmanager
@@ -115,3 +122,35 @@ async def peer(
         yield serving
     finally:
         await runtime.stop()
+
+
+@asynccontextmanager
+async def publisher(service: str, settings: RuntimeSettings) -> AsyncIterator[Bus]:
+    """A bus to publish events as ``service`` would."""
+    bus = Bus(settings, service)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.stop()
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """The app (lifespan started by the caller) behind a real HTTP server on a free port;
+    yields its host:port. For what ASGI transports cannot do, such as WebSockets."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("the server stopped before it started")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -12,9 +12,9 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from contracts import Message, Reply
-from contracts.voting import ScheduleVoting
-from contracts.wallet import GetBalance
+from contracts import ErrorCode, Message, Reply
+from contracts.voting import CancelVoting, CloseVoting, RescheduleVoting, ScheduleVoting
+from contracts.wallet import GetBalance, GrantCredits
 from services.gateway.app import create_app
 from services.gateway.domain import EmailClaim, User
 from services.gateway.settings import GatewaySettings
@@ -50,7 +50,7 @@ def scheduled(command: Message) -> Reply:
 
 def no_credits(query: Message) -> Reply:
     assert isinstance(query, GetBalance)
-    return Reply.ok({"user_id": query.user_id, "balance": 0})
+    return Reply.ok({"user_id": query.user_id, "balance": 0, "reserved": 0, "available": 0})
 
 
 async def admin_streams(settings: GatewaySettings) -> tuple[list[str], list[str]]:
@@ -232,3 +232,239 @@ async def test_a_local_admin_address_works(gateway_settings: GatewaySettings) ->
     app = create_app(local)
     async with app.router.lifespan_context(app), running(app) as client:
         await log_in(client, "root@livevote.local", ADMIN_PASSWORD)
+
+
+def lifecycle_answers() -> dict[type[Message], Any]:
+    def changed(command: Message) -> Reply:
+        assert isinstance(command, RescheduleVoting | CancelVoting | CloseVoting)
+        status = {RescheduleVoting: "scheduled", CancelVoting: "cancelled", CloseVoting: "closed"}
+        return Reply.ok(tile(command.voting_id, status=status[type(command)]))
+
+    return {RescheduleVoting: changed, CancelVoting: changed, CloseVoting: changed}
+
+
+async def test_an_admin_reschedules_cancels_and_closes_votings(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    access = await admin_token(client)
+    admin_id = _subject(access)
+    window = {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T21:00:00+01:00"}
+
+    async with peer("voting", gateway_settings, lifecycle_answers()) as voting:
+        moved = await client.patch("/api/v1/admin/votings/v1", json=window, headers=bearer(access))
+        cancelled = await client.post("/api/v1/admin/votings/v2/cancel", headers=bearer(access))
+        closed = await client.post("/api/v1/admin/votings/v3/close", headers=bearer(access))
+
+    assert [r.status_code for r in (moved, cancelled, closed)] == [200, 200, 200], moved.text
+    assert [r.json()["status"] for r in (moved, cancelled, closed)] == [
+        "scheduled",
+        "cancelled",
+        "closed",
+    ]
+    assert [e.message() for e in voting.received] == [
+        RescheduleVoting(
+            voting_id="v1",
+            opens_at=datetime.fromisoformat("2026-12-31T19:00:00+00:00"),
+            closes_at=datetime.fromisoformat("2026-12-31T20:00:00+00:00"),
+            requested_by=admin_id,
+        ),
+        CancelVoting(voting_id="v2", requested_by=admin_id),
+        CloseVoting(voting_id="v3", requested_by=admin_id),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reply", "status"),
+    [
+        (Reply.fail(ErrorCode.NOT_FOUND, "no such voting", voting_id="v1"), 404),
+        (Reply.fail(ErrorCode.VOTING_ALREADY_OPEN, "only before it opens", status="open"), 409),
+        (Reply.fail(ErrorCode.VOTING_CLOSED, "this voting is already closed"), 409),
+        (Reply.fail(ErrorCode.VOTING_NOT_OPEN, "cancel it instead", opens_at="2026-12-31"), 409),
+    ],
+    ids=lambda value: value.error.code if isinstance(value, Reply) and value.error else None,
+)
+async def test_a_refused_lifecycle_change_passes_the_reason_on(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings, reply: Reply, status: int
+) -> None:
+    access = await admin_token(client)
+    window = {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T21:00:00+01:00"}
+    answers: dict[type[Message], Any] = {
+        command: lambda _: reply for command in (RescheduleVoting, CancelVoting, CloseVoting)
+    }
+
+    async with peer("voting", gateway_settings, answers):
+        responses = [
+            await client.patch("/api/v1/admin/votings/v1", json=window, headers=bearer(access)),
+            await client.post("/api/v1/admin/votings/v1/cancel", headers=bearer(access)),
+            await client.post("/api/v1/admin/votings/v1/close", headers=bearer(access)),
+        ]
+
+    assert reply.error is not None
+    for response in responses:
+        assert response.status_code == status
+        assert error_of(response) == reply.error.model_dump(mode="json")
+
+
+async def test_users_may_not_change_votings(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    _, access = await user_token(client)
+    window = {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T21:00:00+01:00"}
+
+    async with peer("voting", gateway_settings, lifecycle_answers()) as voting:
+        for headers in (bearer(access), {}):
+            responses = [
+                await client.patch("/api/v1/admin/votings/v1", json=window, headers=headers),
+                await client.post("/api/v1/admin/votings/v1/cancel", headers=headers),
+                await client.post("/api/v1/admin/votings/v1/close", headers=headers),
+            ]
+            expected = 403 if headers else 401
+            assert [r.status_code for r in responses] == [expected] * 3
+            assert {error_of(r)["code"] for r in responses} == {
+                "FORBIDDEN" if headers else "UNAUTHENTICATED"
+            }
+
+    assert voting.received == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"opens_at": "2026-12-31T20:00:00+01:00"},
+        {"opens_at": "2026-12-31T20:00:00", "closes_at": "2026-12-31T21:00:00+01:00"},
+        {"opens_at": "2026-12-31T21:00:00+01:00", "closes_at": "2026-12-31T20:00:00+01:00"},
+        {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T21:00:00+01:00", "x": 1},
+    ],
+    ids=["one-time", "no-offset", "backwards", "unknown-field"],
+)
+async def test_a_bad_reschedule_is_refused_at_the_gateway(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings, body: dict[str, Any]
+) -> None:
+    access = await admin_token(client)
+
+    async with peer("voting", gateway_settings, lifecycle_answers()) as voting:
+        response = await client.patch("/api/v1/admin/votings/v1", json=body, headers=bearer(access))
+
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "VALIDATION_ERROR"
+    assert voting.received == []
+
+
+def granted(command: Message) -> Reply:
+    assert isinstance(command, GrantCredits)
+    return Reply.ok(
+        {
+            "user_id": command.user_id,
+            "balance": command.amount,
+            "reserved": 0,
+            "available": command.amount,
+        }
+    )
+
+
+async def test_an_admin_grants_credits(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    user, _ = await user_token(client)
+    access = await admin_token(client)
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        response = await client.post(
+            f"/api/v1/admin/users/{user['id']}/credits",
+            json={"amount": 5, "reason": "  goodwill  "},
+            headers={**bearer(access), "X-Correlation-ID": "grant-1"},
+        )
+
+    assert response.status_code == 201, response.text
+    assert response.json() == {"user_id": user["id"], "balance": 5, "reserved": 0, "available": 5}
+    [command] = wallet.received
+    assert command.message() == GrantCredits(
+        user_id=user["id"], amount=5, reason="goodwill", granted_by=_subject(access)
+    )
+    assert command.correlation_id == "grant-1"
+
+
+async def test_a_grant_retried_with_its_idempotency_key_is_the_same_command(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    (ada, _), (bob, _) = await asyncio.gather(user_token(client), user_token(client))
+    access = await admin_token(client)
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        for user in (ada, ada, bob):
+            response = await client.post(
+                f"/api/v1/admin/users/{user['id']}/credits",
+                json={"amount": 1, "reason": "sorry"},
+                headers={**bearer(access), "Idempotency-Key": "ticket-42"},
+            )
+            assert response.status_code == 201
+
+    first, retry, other = (e.message_id for e in wallet.received)
+    assert first == retry != other
+
+
+async def test_credits_for_a_user_who_does_not_exist_are_404(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    access = await admin_token(client)
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        response = await client.post(
+            "/api/v1/admin/users/nobody/credits",
+            json={"amount": 5, "reason": "goodwill"},
+            headers=bearer(access),
+        )
+
+    assert response.status_code == 404
+    assert error_of(response) == {
+        "code": "NOT_FOUND",
+        "message": "no such user",
+        "details": {"user_id": "nobody"},
+    }
+    assert wallet.received == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": 0, "reason": "r"},
+        {"amount": -3, "reason": "r"},
+        {"amount": 1.5, "reason": "r"},
+        {"amount": "5", "reason": "r"},
+        {"amount": 1_000_001, "reason": "r"},
+        {"amount": 5},
+        {"amount": 5, "reason": "   "},
+        {"amount": 5, "reason": "r", "granted_by": "someone else"},
+    ],
+)
+async def test_a_bad_grant_is_refused_at_the_gateway(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings, body: dict[str, Any]
+) -> None:
+    user, _ = await user_token(client)
+    access = await admin_token(client)
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        response = await client.post(
+            f"/api/v1/admin/users/{user['id']}/credits", json=body, headers=bearer(access)
+        )
+
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "VALIDATION_ERROR"
+    assert wallet.received == []
+
+
+async def test_users_may_not_grant_credits(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    user, access = await user_token(client)
+    path = f"/api/v1/admin/users/{user['id']}/credits"
+    body = {"amount": 100, "reason": "for me"}
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        forbidden = await client.post(path, json=body, headers=bearer(access))
+        anonymous = await client.post(path, json=body)
+
+    assert forbidden.status_code == 403
+    assert error_of(forbidden)["code"] == "FORBIDDEN"
+    assert anonymous.status_code == 401
+    assert wallet.received == []

@@ -27,10 +27,17 @@ from tests.gateway.support import (
 from tests.support import eventually
 
 
-def balance_of(credits: int) -> Any:
+def balance_of(credits: int, reserved: int = 0) -> Any:
     def answer(query: Message) -> Reply:
         assert isinstance(query, GetBalance)
-        return Reply.ok({"user_id": query.user_id, "balance": credits})
+        return Reply.ok(
+            {
+                "user_id": query.user_id,
+                "balance": credits,
+                "reserved": reserved,
+                "available": credits - reserved,
+            }
+        )
 
     return answer
 
@@ -99,11 +106,24 @@ async def test_me_shows_the_profile_with_credits_from_the_wallet(
         "display_name": "Ada",
         "role": "user",
         "credits": 7,
+        "credits_reserved": 0,
         "preferences": {"reminders": True, "updates": False, "show_paid": True},
     }
     [query] = wallet.received
     assert query.message() == GetBalance(user_id=user["id"])
     assert query.correlation_id == "profile-1"
+
+
+async def test_credits_are_what_can_be_spent_and_reserved_ones_are_shown_apart(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    _, access = await user_token(client)
+
+    async with peer("wallet", gateway_settings, {GetBalance: balance_of(3, reserved=2)}):
+        response = await client.get("/api/v1/me", headers=bearer(access))
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["credits"], response.json()["credits_reserved"]) == (1, 2)
 
 
 async def test_me_is_503_while_the_wallet_does_not_answer(client: httpx.AsyncClient) -> None:

@@ -1,18 +1,32 @@
-"""The caller's own profile and preferences."""
+"""The caller's own profile, preferences and credits."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 
 from contracts import ErrorCode
-from contracts.wallet import GetBalance
+from contracts.wallet import CreateCheckout, GetBalance, GetLedger
 from services.gateway.auth import CurrentUser
-from services.gateway.dependencies import CorrelationId, Gateway, GatewayDep
+from services.gateway.dependencies import (
+    CorrelationId,
+    Gateway,
+    GatewayDep,
+    IdempotencyKey,
+    command_id,
+)
 from services.gateway.domain import User
 from services.gateway.errors import ApiError, responses
-from services.gateway.schemas import PreferencesOut, PreferencesPatch, ProfileOut
+from services.gateway.schemas import (
+    BalanceOut,
+    CheckoutOut,
+    CheckoutRequest,
+    LedgerOut,
+    PreferencesOut,
+    PreferencesPatch,
+    ProfileOut,
+)
 
 router = APIRouter(prefix="/me", tags=["profile"])
 
@@ -31,23 +45,19 @@ async def _user(gateway: Gateway, user_id: str) -> User:
     ),
 )
 async def profile(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> ProfileOut:
-    """The caller's profile, with the credit balance their wallet holds."""
+    """The caller's profile, with the credits their wallet holds: ``credits`` can be spent
+    now, ``credits_reserved`` are held for paid votes still being confirmed."""
     user = await _user(gateway, principal.user_id)
-    try:
-        balance = await gateway.ask("wallet", GetBalance(user_id=user.id), cid)
-        credits = int(balance["balance"])
-    except ApiError as error:
-        if error.code != ErrorCode.NOT_FOUND:
-            raise
-        # The wallet opens an account when it hears of the registration; until then
-        # there is nothing in it.
-        credits = 0
+    balance = BalanceOut.model_validate(
+        await gateway.ask("wallet", GetBalance(user_id=user.id), cid)
+    )
     return ProfileOut(
         id=user.id,
         email=user.email,
         display_name=user.display_name,
         role=user.role,
-        credits=credits,
+        credits=balance.available,
+        credits_reserved=balance.reserved,
         preferences=PreferencesOut(**asdict(user.preferences)),
     )
 
@@ -68,3 +78,47 @@ async def change_preferences(
         correlation_id=cid,
     )
     return PreferencesOut(**asdict(preferences))
+
+
+@router.get(
+    "/credits/ledger",
+    responses=responses(ErrorCode.UNAUTHENTICATED, ErrorCode.SERVICE_UNAVAILABLE),
+)
+async def ledger(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> LedgerOut:
+    """Every change of the caller's credits, newest first, with its reason."""
+    history = await gateway.ask("wallet", GetLedger(user_id=principal.user_id), cid)
+    return LedgerOut.model_validate(history)
+
+
+@router.post(
+    "/credits/checkout",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(
+        ErrorCode.UNAUTHENTICATED,
+        ErrorCode.VALIDATION_ERROR,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    ),
+)
+async def checkout(
+    body: CheckoutRequest,
+    principal: CurrentUser,
+    gateway: GatewayDep,
+    cid: CorrelationId,
+    idempotency_key: IdempotencyKey = None,
+) -> CheckoutOut:
+    """Start buying a credit pack: send the user's browser to ``checkout_url`` (Stripe
+    Checkout). The credits arrive once Stripe reports the payment."""
+    settings = gateway.settings
+    session = await gateway.ask(
+        "wallet",
+        CreateCheckout(
+            user_id=principal.user_id,
+            pack_id=body.pack_id,
+            success_url=str(settings.checkout_success_url),
+            cancel_url=str(settings.checkout_cancel_url),
+        ),
+        cid,
+        message_id=command_id(idempotency_key, "checkout", principal.user_id, body.pack_id),
+    )
+    return CheckoutOut.model_validate(session)

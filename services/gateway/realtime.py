@@ -1,0 +1,124 @@
+"""Pushes to the open WebSockets of this gateway process.
+
+Each socket has a bounded outbox that a push is dropped into without waiting, so one
+slow client never holds up the broadcast consumer nor anyone else's pushes; a socket
+whose outbox overflows is closed, and its client reconnects and reads what it missed
+from the API. Pushes are a courtesy on top of the API, never the only record of anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel
+
+from contracts import Envelope, Message
+from contracts.voting import VoteCast, VoteRejected
+from eventing.bus import EventHandler
+
+# Far more than a client that reads its socket ever has waiting.
+OUTBOX_SIZE = 256
+
+
+class Connected(BaseModel):
+    """The first message on every socket: from now on its pushes are delivered."""
+
+    type: Literal["connected"] = "connected"
+    user_id: str
+
+
+class VoteConfirmedPush(BaseModel):
+    """The user's vote was counted (a paid one: its credit was taken)."""
+
+    type: Literal["vote.confirmed"] = "vote.confirmed"
+    voting_id: str
+    vote_id: str
+    option_id: str
+
+
+class VoteRejectedPush(BaseModel):
+    """The user's pending vote was not counted; ``reason`` is an error code."""
+
+    type: Literal["vote.rejected"] = "vote.rejected"
+    voting_id: str
+    vote_id: str
+    reason: str
+
+
+Push = Connected | VoteConfirmedPush | VoteRejectedPush
+
+
+class Session:
+    """One open socket of one user: what waits to be sent to it."""
+
+    def __init__(self, user_id: str, capacity: int = OUTBOX_SIZE) -> None:
+        self.user_id = user_id
+        self._outbox: asyncio.Queue[Push] = asyncio.Queue(maxsize=capacity)
+        self.overflowed = asyncio.Event()
+
+    def offer(self, push: Push) -> None:
+        try:
+            self._outbox.put_nowait(push)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+    async def next(self) -> Push:
+        return await self._outbox.get()
+
+
+class Sessions:
+    """The open sockets of this process, by user."""
+
+    def __init__(self, capacity: int = OUTBOX_SIZE) -> None:
+        self._capacity = capacity
+        self._by_user: dict[str, set[Session]] = {}
+
+    def open(self, user_id: str) -> Session:
+        session = Session(user_id, self._capacity)
+        self._by_user.setdefault(user_id, set()).add(session)
+        return session
+
+    def close(self, session: Session) -> None:
+        sessions = self._by_user.get(session.user_id)
+        if sessions is None:
+            return
+        sessions.discard(session)
+        if not sessions:
+            del self._by_user[session.user_id]
+
+    def push(self, user_id: str, push: Push) -> int:
+        """Queue ``push`` on each of the user's sockets; how many it went to."""
+        sessions = self._by_user.get(user_id, ())
+        for session in sessions:
+            session.offer(push)
+        return len(sessions)
+
+    def __len__(self) -> int:
+        return sum(len(sessions) for sessions in self._by_user.values())
+
+
+def vote_outcomes(sessions: Sessions) -> Mapping[type[Message], EventHandler]:
+    """Handlers that tell a voter's sockets how their vote ended."""
+
+    async def confirmed(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteCast)
+        sessions.push(
+            event.user_id,
+            VoteConfirmedPush(
+                voting_id=event.voting_id, vote_id=event.vote_id, option_id=event.option_id
+            ),
+        )
+
+    async def rejected(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteRejected)
+        sessions.push(
+            event.user_id,
+            VoteRejectedPush(voting_id=event.voting_id, vote_id=event.vote_id, reason=event.reason),
+        )
+
+    return {VoteCast: confirmed, VoteRejected: rejected}
+
+
+VOTE_OUTCOME_KEYS = [VoteCast.routing_key, VoteRejected.routing_key]
