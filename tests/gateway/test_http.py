@@ -95,3 +95,45 @@ async def test_the_api_is_documented_with_bearer_auth(client: httpx.AsyncClient)
     assert signup["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorResponse"
     }
+
+
+async def test_every_endpoint_documents_its_answer_and_its_errors(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    expected = {
+        ("post", "/api/v1/votings/{voting_id}/registration"),
+        ("post", "/api/v1/votings/{voting_id}/votes"),
+        ("get", "/api/v1/votings/{voting_id}/votes/me"),
+        ("get", "/api/v1/votings/{voting_id}/results"),
+        ("patch", "/api/v1/admin/votings/{voting_id}"),
+        ("post", "/api/v1/admin/votings/{voting_id}/cancel"),
+        ("post", "/api/v1/admin/votings/{voting_id}/close"),
+        ("post", "/api/v1/admin/users/{user_id}/credits"),
+        ("get", "/api/v1/credit-packs"),
+        ("post", "/api/v1/me/credits/checkout"),
+        ("get", "/api/v1/me/credits/ledger"),
+        ("post", "/api/v1/stripe/webhook"),
+    }
+    operations = {
+        (method, path): operation
+        for path, methods in spec["paths"].items()
+        if path.startswith("/api/v1/")
+        for method, operation in methods.items()
+    }
+
+    assert expected <= set(operations)
+    for (method, path), operation in operations.items():
+        answers = operation["responses"]
+        success = [status for status in answers if status.startswith("2")]
+        assert success, (method, path)
+        for status in success:
+            assert "schema" in answers[status]["content"]["application/json"], (method, path)
+        errors = [status for status in answers if status[0] in "45"]
+        assert errors, (method, path)
+        for status in errors:
+            schema = answers[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}, (method, path)
+    votes = operations[("post", "/api/v1/votings/{voting_id}/votes")]
+    assert {"201", "202", "402", "409"} <= set(votes["responses"])
+    assert "Location" in votes["responses"]["202"]["headers"]

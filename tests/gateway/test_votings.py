@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from contracts import ErrorCode, Message, Reply
 from contracts.voting import (
@@ -18,6 +19,7 @@ from contracts.voting import (
     RegisterVoter,
 )
 from services.gateway.app import create_app
+from services.gateway.dependencies import Gateway
 from services.gateway.settings import GatewaySettings
 from tests.gateway.support import admin_token, bearer, error_of, peer, running, user_token
 
@@ -276,6 +278,19 @@ async def test_votings_are_503_while_the_voting_service_does_not_answer(
         error = error_of(response)
         assert error["code"] == "SERVICE_UNAVAILABLE"
         assert error["details"] == {"service": "voting"}
+
+
+async def test_requests_while_the_broker_connection_is_lost_are_503(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    _, access = await user_token(client)
+    gateway: Gateway = app.state.gateway
+    await gateway.runtime.bus.broker.stop()
+
+    response = await client.get("/api/v1/votings", headers=bearer(access))
+
+    assert response.status_code == 503
+    assert error_of(response)["details"] == {"service": "voting"}
 
 
 async def test_an_idempotency_key_makes_a_retry_the_same_command(
