@@ -332,11 +332,12 @@ async def new_user(http: httpx.AsyncClient, namespace: str, n: int) -> User:
 async def open_voting(http: httpx.AsyncClient, admin: dict[str, str], kind: str) -> dict[str, Any]:
     """A voting open from now for an hour, once its tile says it is open."""
     now = datetime.now(UTC)
+    title = f"Bench ({kind}) {uuid.uuid4().hex[:6]}"
     created = await http.post(
         "/admin/votings",
         headers=admin,
         json={
-            "title": f"Bench ({kind})",
+            "title": title,
             "description": "",
             "options": ["Red", "Blue", "Green"],
             "kind": kind,
@@ -344,14 +345,31 @@ async def open_voting(http: httpx.AsyncClient, admin: dict[str, str], kind: str)
             "closes_at": (now + timedelta(hours=1)).isoformat(),
         },
     )
-    created.raise_for_status()
-    voting: dict[str, Any] = created.json()
-    for _ in range(100):
+    if created.status_code == 503:
+        # The gateway gave up waiting, which does not mean the voting was not made.
+        voting = await _find_voting(http, admin, title)
+    else:
+        created.raise_for_status()
+        voting = created.json()
+    for _ in range(300):
         tile = await http.get(f"/votings/{voting['id']}", headers=admin)
-        if tile.json().get("status") == "open":
+        if tile.status_code == 200 and tile.json().get("status") == "open":
             return voting
         await asyncio.sleep(0.1)
     raise RuntimeError(f"voting {voting['id']} did not open")
+
+
+async def _find_voting(
+    http: httpx.AsyncClient, admin: dict[str, str], title: str
+) -> dict[str, Any]:
+    for _ in range(30):
+        listed = await http.get("/votings", headers=admin)
+        if listed.status_code == 200:
+            for tile in listed.json():
+                if tile["title"] == title:
+                    return dict(tile)
+        await asyncio.sleep(1)
+    raise RuntimeError(f"the voting {title!r} was not created")
 
 
 async def grant_credits(
@@ -365,13 +383,32 @@ async def grant_credits(
         await bounded((_grant_over_bus(bus, user) for user in users), limit)
         endpoint = f"POST /admin/users/{{user_id}}/credits answered {first.status_code}"
         return f"through the wallet's command queue ({endpoint})"
-    if first.status_code not in (200, 201):
-        raise Unavailable(f"granting credits answered {first.status_code}: {first.text[:200]}")
-    rest = await bounded((_grant_over_http(http, admin, user) for user in users[1:]), limit)
-    refused = [r.status_code for r in rest if r.status_code not in (200, 201)]
-    if refused:
-        raise Unavailable(f"granting credits failed for {len(refused)} users: {Counter(refused)}")
+    await _until_granted(http, admin, users[0], first)
+    await bounded((_grant(http, admin, user) for user in users[1:]), limit)
     return "through POST /admin/users/{user_id}/credits"
+
+
+async def _grant(http: httpx.AsyncClient, admin: dict[str, str], user: User) -> None:
+    await _until_granted(http, admin, user, await _grant_over_http(http, admin, user))
+
+
+async def _until_granted(
+    http: httpx.AsyncClient, admin: dict[str, str], user: User, answer: httpx.Response
+) -> None:
+    """Until the user holds a credit. A grant the gateway gave up waiting for (503) may
+    have been made all the same, so the balance decides whether to ask again."""
+    for _ in range(5):
+        if answer.status_code in (200, 201):
+            return
+        if answer.status_code != 503:
+            raise Unavailable(
+                f"granting credits answered {answer.status_code}: {answer.text[:200]}"
+            )
+        await asyncio.sleep(1)
+        if (await _balance(http, user) or 0) >= 1:
+            return
+        answer = await _grant_over_http(http, admin, user)
+    raise Unavailable("the wallet did not grant credits within five tries")
 
 
 async def _grant_over_http(
@@ -398,11 +435,21 @@ class Unavailable(Exception):
     """The paid run cannot be done with what the system offers today."""
 
 
+async def _balance(http: httpx.AsyncClient, user: User) -> int | None:
+    """The user's credits, or None when the gateway cannot say now."""
+    me = await http.get("/me", headers=user.headers)
+    return int(me.json()["credits"]) if me.status_code == 200 else None
+
+
 async def balances(http: httpx.AsyncClient, users: Sequence[User], limit: int) -> list[int]:
+    """Every user's credits; asks again while the wallet is too busy to answer."""
+
     async def balance(user: User) -> int:
-        me = await http.get("/me", headers=user.headers)
-        me.raise_for_status()
-        return int(me.json()["credits"])
+        for _ in range(10):
+            if (credits := await _balance(http, user)) is not None:
+                return credits
+            await asyncio.sleep(1)
+        raise RuntimeError(f"no balance for user {user.id}")
 
     return await bounded((balance(user) for user in users), limit)
 
@@ -529,9 +576,8 @@ class ProfiledProcess(ServiceProcess):
         self.report = report
         self._command = [
             *profiler,
-            # Pausing the process for each sample (no --nonblocking) keeps idle threads,
-            # parked in epoll or a lock, out of the report.
-            *("record", "--rate", "100", "--format", "raw"),
+            # Pausing the service for every sample slows it down too much on a busy machine.
+            *("record", "--rate", "100", "--nonblocking", "--format", "raw"),
             *("--output", str(report), "--", sys.executable, "-m", f"services.{service}"),
         ]
 
@@ -604,6 +650,22 @@ def profile(
     return reports
 
 
+# Samples that are not the votes' work, by a word anywhere in the stack ...
+LEAVE_OUT = {
+    "argon2": "hashing passwords (signup and login of the users)",
+    "importlib._bootstrap": "importing modules at start-up",
+}
+# ... or by the frame on top: a thread parked in C code below it. py-spy's own idle
+# detection does not work in every container, so these are left out by name.
+WAITING = {
+    "EpollSelector.select (selectors.py)": "waiting in the event loop (epoll)",
+    "Condition.wait (threading.py)": "threads waiting on a lock",
+    "_worker (concurrent/futures/thread.py)": "idle worker threads",
+    # uvloop runs in C below this frame: its I/O and its waiting look the same here.
+    "Runner.run (asyncio/runners.py)": "in uvloop's C code (I/O or waiting; py-spy cannot tell)",
+}
+
+
 @dataclass(frozen=True)
 class HotSpots:
     samples: int
@@ -612,34 +674,26 @@ class HotSpots:
     inclusive: list[tuple[float, str]]  # (percent, function): the project's, anywhere
 
 
-# Samples that are not the votes' work: the setup and the start of the process.
-LEAVE_OUT = {
-    "argon2": "hashing passwords (signup and login of the users)",
-    "importlib._bootstrap": "importing modules at start-up",
-}
-
-
-def hot_spots(collapsed: Path, leave_out: dict[str, str] | None = None, top: int = 12) -> HotSpots:
+def hot_spots(collapsed: Path, top: int = 12) -> HotSpots:
     """The functions with the most samples in a py-spy raw (collapsed stacks) report."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = 0
     left_out: Counter[str] = Counter()
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
-        why = next((why for word, why in (leave_out or {}).items() if word in stack), None)
-        if why is not None:
-            left_out[why] += int(count_text)
-            continue
         count = int(count_text)
-        total += count
         frames = [_frame(frame) for frame in stack.split(";")]
+        why = next((why for word, why in LEAVE_OUT.items() if word in stack), None)
+        if (why := why or WAITING.get(frames[-1])) is not None:
+            left_out[why] += count
+            continue
         own[frames[-1]] += count
         for frame in set(frames):
             if _is_project(frame):
                 inclusive[frame] += count
+    total = sum(own.values())
 
     def share(counter: Counter[str]) -> list[tuple[float, str]]:
         return [(100 * n / total, name) for name, n in counter.most_common(top)]
@@ -757,6 +811,7 @@ class Bench:
     system: System
     settings: RuntimeSettings
     runs: list[Run] = field(default_factory=list)
+    load_before: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
     def ceiling_queue(self) -> str:
@@ -848,12 +903,17 @@ class Bench:
         voting: dict[str, Any],
         run: Run,
         before: list[int],
-    ) -> Accounting:
+    ) -> Accounting | str:
         counted, source = await settled_count(
             lambda: counted_votes(http, admin, self.settings, voting["id"]),
             run.accepted,
             self.options.settle_seconds,
         )
+        if counted == 0:
+            return (
+                f"{run.count(202):,} paid votes answered 202 and none was counted within "
+                f"{self.options.settle_seconds:.0f} s: the paid-vote saga did not finish"
+            )
         after = await balances(http, voters, self.options.concurrency)
         in_store = await count_events(
             self.settings, "wallet", "account-", CreditsDebited.type, voting["id"]
@@ -868,7 +928,8 @@ class Bench:
         options = self.options
         print(
             f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes per voting, "
-            f"concurrency {options.concurrency}, {os.cpu_count()} CPUs\n"
+            f"concurrency {options.concurrency}, {os.cpu_count()} CPUs; 1-minute load average "
+            f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now\n"
         )
         report_runs(self.runs, ceiling)
         print(
@@ -890,10 +951,11 @@ def report_profiles(reports: dict[str, Path]) -> None:
         if not path.exists() or not path.stat().st_size:
             print(f"\nprofile of {service}: py-spy wrote no report (see the services' output)")
             continue
-        spots = hot_spots(path, leave_out=LEAVE_OUT)
-        print(f"\nprofile of {service}, its whole run: {spots.samples:,} samples, {path}")
-        for why, samples in spots.left_out.items():
-            print(f"  (left out: {samples:,} samples {why})")
+        spots = hot_spots(path)
+        print(f"\nprofile of {service}, its whole run: {path}")
+        print(f"  {spots.samples:,} samples at work; left out:")
+        for why, samples in spots.left_out.most_common():
+            print(f"    {samples:,} {why}")
         print("  most samples on top of the stack (self):")
         for percent, name in spots.own:
             print(f"    {percent:5.1f}%  {name}")
