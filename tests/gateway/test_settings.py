@@ -55,3 +55,40 @@ def test_settings_that_cannot_work_are_refused_at_start(
 
     with pytest.raises(ValidationError):
         GatewaySettings(**values)  # type: ignore[arg-type]
+
+
+def test_payment_and_vote_settings_have_working_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        "LIVEVOTE_STRIPE_WEBHOOK_SECRET",
+        "LIVEVOTE_CHECKOUT_SUCCESS_URL",
+        "LIVEVOTE_CHECKOUT_CANCEL_URL",
+        "LIVEVOTE_VOTING_CONFIRM_WAIT_SECONDS",
+        "LIVEVOTE_REQUEST_TIMEOUT_SECONDS",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+    settings = GatewaySettings()
+
+    assert settings.stripe_webhook_secret is None
+    assert settings.stripe_webhook_tolerance_seconds == 300
+    assert "{CHECKOUT_SESSION_ID}" in str(settings.checkout_success_url)
+    assert str(settings.checkout_cancel_url).startswith("http")
+    # A vote may wait for the voting service's confirm wait on top of any request's time.
+    assert settings.cast_vote_timeout_seconds == 5.0 + 1.5
+
+
+def test_the_voting_confirm_wait_is_read_from_the_variable_voting_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIVEVOTE_VOTING_CONFIRM_WAIT_SECONDS", "4")
+    monkeypatch.setenv("LIVEVOTE_REQUEST_TIMEOUT_SECONDS", "2")
+    monkeypatch.setenv("LIVEVOTE_STRIPE_WEBHOOK_SECRET", "whsec_from_the_environment")
+    monkeypatch.setenv("LIVEVOTE_CHECKOUT_CANCEL_URL", "https://app.example.com/shop")
+
+    settings = GatewaySettings()
+
+    assert settings.cast_vote_timeout_seconds == 6.0
+    assert settings.stripe_webhook_secret is not None
+    assert settings.stripe_webhook_secret.get_secret_value() == "whsec_from_the_environment"
+    assert "whsec_from_the_environment" not in repr(settings)
+    assert str(settings.checkout_cancel_url) == "https://app.example.com/shop"
