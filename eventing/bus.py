@@ -22,6 +22,7 @@ from typing import Any
 
 import aiormq
 from aio_pika.exceptions import DeliveryError
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream import AckPolicy
 from faststream.rabbit import (
     Channel,
@@ -207,7 +208,14 @@ class Bus:
                 message_type=command.type,
                 timeout=timeout,
             )
-        except (TimeoutError, DeliveryError) as error:
+        except (
+            TimeoutError,
+            DeliveryError,
+            AMQPError,
+            ChannelInvalidStateError,
+            ConnectionError,
+        ) as error:
+            # A lost broker connection is as retryable as a service that did not answer.
             raise ServiceUnavailable(f"{service} did not answer {command.type}") from error
         return Reply.model_validate_json(body)
 

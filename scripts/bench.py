@@ -60,6 +60,7 @@ class Options:
     concurrency: int
     ceiling_messages: int
     ceiling_in_flight: int
+    store_inserts: int
     settle_seconds: float
     profile: tuple[str, ...]
     keep: bool
@@ -80,6 +81,9 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
     parser.add_argument(
         "--ceiling-in-flight", type=int, default=128, help="unconfirmed publishes at once"
+    )
+    parser.add_argument(
+        "--store-inserts", type=int, default=3000, help="appends to measure the store with"
     )
     parser.add_argument(
         "--settle-seconds",
@@ -111,6 +115,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         concurrency=args.concurrency,
         ceiling_messages=args.ceiling_messages,
         ceiling_in_flight=args.ceiling_in_flight,
+        store_inserts=args.store_inserts,
         settle_seconds=args.settle_seconds,
         profile=profiled,
         keep=args.keep,
@@ -296,6 +301,44 @@ async def broker_ceiling(url: str, queue_name: str, messages: int, in_flight: in
 async def _publish(channel: aio_pika.abc.AbstractChannel, queue: str, body: bytes) -> None:
     message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
     await channel.default_exchange.publish(message, routing_key=queue)
+
+
+@dataclass(frozen=True)
+class StoreCeiling:
+    inserts: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.inserts / self.seconds
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+
+async def store_ceiling(settings: RuntimeSettings, inserts: int, in_flight: int) -> StoreCeiling:
+    """Appends as the event store makes them (a commit document under a unique
+    (stream, version) index), many at once, on the run's own database."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        commits = client[settings.database_name("bench")]["commits"]
+        await commits.create_index([("stream", 1), ("version", 1)], unique=True)
+        body = {"type": "bench.Probe", "payload": {"text": "x" * 400}}
+
+        async def append(n: int) -> float:
+            started = time.perf_counter()
+            await commits.insert_one(
+                {"stream": f"probe-{n}", "version": 1, "events": [body], "published": False}
+            )
+            return (time.perf_counter() - started) * 1000
+
+        started = time.perf_counter()
+        latencies = await bounded((append(n) for n in range(inserts)), in_flight)
+        return StoreCeiling(inserts, time.perf_counter() - started, latencies)
+    finally:
+        await client.close()
 
 
 async def bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
@@ -826,6 +869,8 @@ class Bench:
             options.ceiling_messages,
             options.ceiling_in_flight,
         )
+        print(f"store ceiling: {options.store_inserts:,} appends ...", flush=True)
+        store = await store_ceiling(self.settings, options.store_inserts, options.concurrency)
         limits = httpx.Limits(
             max_connections=options.concurrency, max_keepalive_connections=options.concurrency
         )
@@ -839,7 +884,7 @@ class Bench:
             voters = users[: options.votes]
             free_accounting = await self._free_run(http, admin, voters, free)
             paid_accounting = await self._paid_run(http, admin, voters, paid)
-        self._report(ceiling, free_accounting, paid_accounting)
+        self._report(ceiling, store, free_accounting, paid_accounting)
 
     async def _users(self, http: httpx.AsyncClient) -> list[User]:
         count = self.options.users
@@ -924,7 +969,9 @@ class Bench:
         accounting.notes.append(f"CreditsDebited events in the wallet's store: {in_store:,}")
         return accounting
 
-    def _report(self, ceiling: Ceiling, free: Accounting, paid: Accounting | str) -> None:
+    def _report(
+        self, ceiling: Ceiling, store: StoreCeiling, free: Accounting, paid: Accounting | str
+    ) -> None:
         options = self.options
         print(
             f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes per voting, "
@@ -939,6 +986,12 @@ class Bench:
             f"at {ceiling.messages / ceiling.publish_seconds:,.0f}/s)"
         )
         print("÷ ceiling = accepted votes/s (201 + 202) divided by the ceiling's messages/s")
+        print(
+            f"store (the MongoDB-wire server, {options.concurrency} appends in flight): "
+            f"{store.rate:,.0f} commit inserts/s, median {store.median_ms:.1f} ms each "
+            f"({store.inserts:,} in {store.seconds:.2f} s); every vote takes several store "
+            "round trips"
+        )
         report_accounting("free", free)
         if isinstance(paid, str):
             print(f"\npaid run unavailable: {paid}")

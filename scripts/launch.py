@@ -33,6 +33,8 @@ STACK = str(ROOT / "scripts" / "stack.sh")
 DEFAULT_ADMIN_EMAIL = "admin@livevote.dev"
 DEFAULT_ADMIN_PASSWORD = "change-me-locally"
 LOCAL_STRIPE = "http://127.0.0.1:12111"
+# Signs the webhook payloads a developer posts by hand (or `stripe listen` forwards).
+LOCAL_WEBHOOK_SECRET = "whsec_local_development_only"
 
 
 class ServiceProcess:
@@ -173,6 +175,7 @@ def main() -> int:
     env.setdefault("LIVEVOTE_LOG_FORMAT", "console")
     # Payments go to the local stack's stripe-mock unless told otherwise.
     env.setdefault("LIVEVOTE_STRIPE_API_BASE", LOCAL_STRIPE)
+    env.setdefault("LIVEVOTE_STRIPE_WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -184,6 +187,8 @@ def main() -> int:
                 f"\nlivevote is up: API {system.base_url}/api/v1, docs {system.base_url}/docs\n"
                 f"admin login: {env['LIVEVOTE_ADMIN_EMAIL']} / {env['LIVEVOTE_ADMIN_PASSWORD']}"
                 "  (LIVEVOTE_ADMIN_EMAIL / LIVEVOTE_ADMIN_PASSWORD)\n"
+                f"payments: stripe-mock at {env['LIVEVOTE_STRIPE_API_BASE']}, webhook secret "
+                f"{env['LIVEVOTE_STRIPE_WEBHOOK_SECRET']}\n"
                 f"  curl -s -X POST {system.base_url}/api/v1/auth/login "
                 "-H 'content-type: application/json' "
                 f'-d \'{{"email": "{env["LIVEVOTE_ADMIN_EMAIL"]}", '

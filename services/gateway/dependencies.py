@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import Depends, Header, Request
 
 from contracts import Envelope, ErrorCode, Message
@@ -45,11 +44,9 @@ class Gateway:
         envelope = Envelope.wrap(message, correlation_id=correlation_id)
         if message_id is not None:
             envelope = envelope.model_copy(update={"message_id": message_id})
-        # A broker connection lost mid-request (a broker restart, say) is as retryable as
-        # a service that did not answer, not a fault of the gateway's.
         try:
             reply = await self.runtime.bus.request(service, envelope, timeout)
-        except (ServiceUnavailable, AMQPError, ChannelInvalidStateError, ConnectionError):
+        except ServiceUnavailable:
             raise ApiError(
                 ErrorCode.SERVICE_UNAVAILABLE,
                 f"the {service} service is not available; try again shortly",
