@@ -148,19 +148,6 @@ class Bus:
             for pattern in patterns:
                 await queue.bind(events, routing_key=pattern)
 
-    async def queue_lengths(self) -> dict[str, int]:
-        """Messages waiting in each queue of the system (passive declare).
-
-        Quorum queues on RabbitMQ 3.x report no consumer count this way; consumers are
-        counted through the management API or rabbitmqctl instead.
-        """
-        channel = await self.broker.config.channel_manager.get_channel()
-        lengths: dict[str, int] = {}
-        for queue in self.all_queues():
-            declared = await channel.declare_queue(queue.name, passive=True)
-            lengths[queue.name] = declared.declaration_result.message_count or 0
-        return lengths
-
     # Lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -203,13 +203,17 @@ class Voting(Aggregate):
             return
         self.check_participation(now)
 
-    def record_opened(self, now: datetime) -> None:
-        if not self.opened and self.cancelled_at is None:
-            self.trigger(VotingOpened(voting_id=self.id, opened_at=now))
+    def record_opened(self, due_at: datetime) -> None:
+        """The opening time was reached; a timer for a window since moved is ignored."""
+        if due_at != self.opens_at or self.opened or self.cancelled_at or self.closed_at:
+            return
+        self.trigger(VotingOpened(voting_id=self.id, opened_at=due_at))
 
-    def record_closed(self, now: datetime) -> None:
-        if self.closed_at is None and self.cancelled_at is None:
-            self.trigger(VotingClosed(voting_id=self.id, closed_at=now))
+    def record_closed(self, due_at: datetime) -> None:
+        """The closing time was reached; a timer for a window since moved is ignored."""
+        if due_at != self.closes_at or self.closed_at or self.cancelled_at:
+            return
+        self.trigger(VotingClosed(voting_id=self.id, closed_at=due_at))
 
     def apply(self, event: Message) -> None:
         match event:

@@ -93,6 +93,8 @@ async def settled_vote(
         response = await http.get(f"/votings/{voting_id}/votes/me", headers=headers)
         if response.status_code == 404:
             return ("none", None)
+        if response.status_code != 200:
+            return None  # busy (503): ask again
         body: dict[str, Any] = response.json()
         return None if body["status"] == "pending" else (body["status"], body)
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from contracts import ErrorCode
+from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import (
     CancelVoting,
     CastVote,
@@ -16,6 +17,7 @@ from contracts.voting import (
     RescheduleVoting,
 )
 from services.voting.service import VotingService
+from tests.support import eventually
 from tests.voting.conftest import START, Voting, schedule_command
 
 
@@ -172,3 +174,33 @@ async def test_closing_early_stops_votes_on_every_replica_at_once(voting: Voting
     finally:
         for replica in replicas:
             await replica.stop()
+
+
+async def test_a_timer_for_a_window_since_moved_changes_nothing(voting: Voting) -> None:
+    tile = await voting.schedule()
+    later = START + timedelta(hours=2)
+    await voting.ask(
+        RescheduleVoting(
+            voting_id=tile["id"],
+            opens_at=later,
+            closes_at=later + timedelta(hours=1),
+            requested_by="admin",
+        )
+    )
+    # The timers of the first window, delivered late.
+    await voting.publish(
+        VotingOpenTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=10))
+    )
+    await voting.publish(
+        VotingCloseTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=70))
+    )
+    await voting.publish(VotingOpenTimeReached(voting_id=tile["id"], due_at=later))
+
+    async def opened() -> list[str]:
+        types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
+        return types if "voting.VotingOpened" in types else []
+
+    types = await eventually(opened)
+    await asyncio.sleep(0.3)  # the stale timers were consumed before the current one
+    types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
+    assert types == ["voting.VotingScheduled", "voting.VotingRescheduled", "voting.VotingOpened"]
