@@ -51,11 +51,18 @@ async def user_with_credits(
     headers = await signup_and_login(http)
     user_id = str((await http.get("/me", headers=headers)).json()["id"])
     if credits:
-        granted = await http.post(
-            f"/admin/users/{user_id}/credits",
-            headers=admin,
-            json={"amount": credits, "reason": "test credits"},
-        )
+        # A busy wallet may answer 503; the same Idempotency-Key makes the retry safe.
+        key = {"Idempotency-Key": f"grant-{user_id}"}
+
+        async def grant() -> httpx.Response | None:
+            granted = await http.post(
+                f"/admin/users/{user_id}/credits",
+                headers={**admin, **key},
+                json={"amount": credits, "reason": "test credits"},
+            )
+            return None if granted.status_code == 503 else granted
+
+        granted = await eventually(grant, timeout=60)
         assert granted.status_code in (200, 201), granted.text
     return user_id, headers
 
@@ -109,7 +116,11 @@ async def counted(http: httpx.AsyncClient, admin: dict[str, str], voting_id: str
 
 
 async def credits(http: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    me = await http.get("/me", headers=headers)
+    async def profile() -> httpx.Response | None:
+        me = await http.get("/me", headers=headers)
+        return None if me.status_code == 503 else me  # a busy wallet: ask again
+
+    me = await eventually(profile, timeout=60)
     assert me.status_code == 200, me.text
     return int(me.json()["credits"])
 
