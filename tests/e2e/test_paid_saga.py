@@ -96,15 +96,8 @@ async def test_the_wallet_killed_between_reserve_and_commit(
         user_id, user = await user_with_credits(http, admin, 3)
         await eventually(lambda: _has(servers, own_system, user_id, "wallet.CreditsGranted"))
 
-        # Hold the wallet so the request waits for it, then hold voting so that the
-        # reservation cannot be committed, let the wallet reserve, and kill it.
-        wallet.pause()
         try:
-            cast = await vote(http, user, voting)
-            assert cast.status_code == 202, cast.text
-            voting_process.pause()
-            wallet.resume()
-            await eventually(lambda: _has(servers, own_system, user_id, RESERVED), timeout=30)
+            await reserved_while_voting_is_frozen(http, servers, own_system, user_id, user, voting)
         finally:
             wallet.kill()
             voting_process.resume()
@@ -124,7 +117,6 @@ async def test_the_wallet_killed_between_reserve_and_commit(
 async def test_voting_killed_after_the_reservation(
     own_system: RunningSystem, servers: Servers
 ) -> None:
-    wallet = own_system.system.processes["wallet"]
     voting_process = own_system.system.processes["voting"]
     async with httpx.AsyncClient(base_url=own_system.api, timeout=30) as http:
         admin = await admin_headers(http)
@@ -132,13 +124,8 @@ async def test_voting_killed_after_the_reservation(
         user_id, user = await user_with_credits(http, admin, 1)
         await eventually(lambda: _has(servers, own_system, user_id, "wallet.CreditsGranted"))
 
-        wallet.pause()
         try:
-            cast = await vote(http, user, voting)
-            assert cast.status_code == 202, cast.text
-            voting_process.pause()
-            wallet.resume()
-            await eventually(lambda: _has(servers, own_system, user_id, RESERVED), timeout=30)
+            await reserved_while_voting_is_frozen(http, servers, own_system, user_id, user, voting)
         finally:
             voting_process.kill()
         voting_process.start()
@@ -194,6 +181,31 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
             events = await account_events(servers.mongodb_url, own_system.namespace, user_id)
             assert events.count(DEBITED) == 1 and events.count(RESERVED) == 1
         assert await credits(http, poor[1]) == 0
+
+
+async def reserved_while_voting_is_frozen(
+    http: httpx.AsyncClient,
+    servers: Servers,
+    running: RunningSystem,
+    user_id: str,
+    user: dict[str, str],
+    voting: dict[str, Any],
+) -> None:
+    """A paid vote whose credit the wallet has reserved, with the voting process frozen
+    (SIGSTOP) so that nothing has acted on the reservation yet: the moment to kill one.
+
+    The wallet is held while the vote is requested, so the request answers 202 and the
+    reservation waits; then voting is held and the wallet let go to reserve.
+    """
+    wallet, voting_process = running.system.processes["wallet"], running.system.processes["voting"]
+    wallet.pause()
+    try:
+        cast = await vote(http, user, voting)
+        assert cast.status_code == 202, cast.text
+        voting_process.pause()
+    finally:
+        wallet.resume()
+    await eventually(lambda: _has(servers, running, user_id, RESERVED), timeout=30)
 
 
 async def _has(servers: Servers, running: RunningSystem, user_id: str, event: str) -> list[str]:
