@@ -8,9 +8,10 @@ also offers ``rebuild-projections``, which replaces them by a replay of its even
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+import uvloop
 
 from eventing.logs import configure_logging, get_logger
 from eventing.service import ServiceRuntime, run_until_signalled
@@ -41,4 +42,5 @@ def service_main(
         finally:
             await service.mongo.close()
 
-    asyncio.run(rebuild_projections() if command == "rebuild-projections" else serve())
+    # uvloop: the event loop uvicorn already runs the gateway on, faster than asyncio's own.
+    uvloop.run(rebuild_projections() if command == "rebuild-projections" else serve())

@@ -1,11 +1,11 @@
-"""The outbox relay: publishes unpublished commits, then marks them published.
+"""The outbox relay: publishes commits, then marks them published.
 
 Private events (no routing key) are marked without being published. Publishing happens
-before marking, so a crash in between publishes the commit again
-after restart (at-least-once); consumers deduplicate by message id. Only the replica
-holding the relay lease publishes, so replicas do not race each other (on a server whose
-conditional updates are not atomic, FerretDB, two may overlap for a moment: that only
-publishes some events twice, which consumers deduplicate).
+before marking, so a crash in between publishes the commit again (at-least-once);
+consumers deduplicate by message id. Each process publishes its own appends; only the
+replica holding the relay lease sweeps for commits a dead process left behind (on a
+server whose conditional updates are not atomic, FerretDB, two may overlap for a moment:
+that only publishes some events twice, which consumers deduplicate).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +59,14 @@ class Lease:
 
 
 class OutboxRelay:
+    """Publishes what this process appends at once; sweeps for what nobody published.
+
+    Commits appended through this process's store are queued here and published in
+    append order as soon as they are committed, then marked. A process that dies in
+    between leaves commits unpublished: the replica holding the lease sweeps the store
+    for commits older than ``grace_seconds`` every ``sweep_seconds`` and publishes them.
+    """
+
     def __init__(
         self,
         store: EventStore,
@@ -66,24 +74,47 @@ class OutboxRelay:
         lease: Lease,
         *,
         batch_size: int = 500,
-        poll_seconds: float = 0.25,
+        sweep_seconds: float = 5.0,
+        grace_seconds: float = 2.0,
     ) -> None:
         self._store = store
         self._publish = publish
         self._lease = lease
         self._batch_size = batch_size
-        self._poll_seconds = poll_seconds
+        self._sweep_seconds = sweep_seconds
+        self._grace = timedelta(seconds=grace_seconds)
+        self._appended: deque[Commit] = deque()
         self._wake = asyncio.Event()
-        store.on_commit(self._wake.set)
+        store.on_commit(self._queue)
 
-    async def relay_once(self) -> int:
-        """Publish one batch of unpublished commits; returns how many were published."""
-        commits = await self._store.unpublished(self._batch_size)
+    def _queue(self, commit: Commit) -> None:
+        self._appended.append(commit)
+        self._wake.set()
+
+    async def publish_appended(self) -> int:
+        """Publish one batch of this process's own commits; returns how many."""
+        batch = [
+            self._appended.popleft() for _ in range(min(len(self._appended), self._batch_size))
+        ]
+        try:
+            await self._publish_commits(batch)
+        except BaseException:
+            self._appended.extendleft(reversed(batch))  # first in line for the retry
+            raise
+        return len(batch)
+
+    async def relay_once(self, grace: timedelta | None = None) -> int:
+        """Sweep: publish one batch of commits left unpublished; returns how many."""
+        before = datetime.now(UTC) - grace if grace else None
+        commits = await self._store.unpublished(self._batch_size, committed_before=before)
+        await self._publish_commits(commits)
+        return len(commits)
+
+    async def _publish_commits(self, commits: list[Commit]) -> None:
         if not commits:
-            return 0
+            return
         await self._publish_in_stream_order(commits)
         await self._store.mark_published([commit.id for commit in commits])
-        return len(commits)
 
     async def _publish_in_stream_order(self, commits: list[Commit]) -> None:
         # Streams are independent, so they publish concurrently (confirms overlap);
@@ -98,27 +129,38 @@ class OutboxRelay:
 
         await asyncio.gather(*(publish_stream(events) for events in by_stream.values()))
 
+    async def flush(self) -> None:
+        """Publish everything this process has appended (before it stops)."""
+        while self._appended:
+            await self.publish_appended()
+
     async def run(self) -> None:
-        """Relay until cancelled, waking on local appends and polling for the others."""
+        """Relay until cancelled: own commits as they come, a sweep now and then."""
         failures = 0
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                published = 0
                 try:
-                    if await self._lease.acquire():
-                        published = await self.relay_once()
+                    if self._appended:
+                        await self.publish_appended()
+                    elif loop.time() >= next_sweep:
+                        if await self._lease.acquire():
+                            while await self.relay_once(self._grace) >= self._batch_size:
+                                pass
+                        next_sweep = loop.time() + self._sweep_seconds
                     failures = 0
                 except Exception as error:  # noqa: BLE001 - store or broker down: retry later
                     failures += 1
                     log.warning(
                         "relay batch failed; retrying", error=repr(error), failures=failures
                     )
-                    await asyncio.sleep(min(self._poll_seconds * 2**failures, 2.0))
-                if published >= self._batch_size:
+                    await asyncio.sleep(min(0.05 * 2**failures, 2.0))
+                if self._appended:
                     continue
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), max(next_sweep - loop.time(), 0))
         finally:
             with contextlib.suppress(Exception):
                 await self._lease.release()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Mapping
 from datetime import timedelta
@@ -21,6 +22,9 @@ from eventing.settings import RuntimeSettings
 from eventing.store import EventStore
 
 log = get_logger(__name__)
+
+# How long a stopping process spends publishing what it appended.
+FLUSH_SECONDS = 5.0
 
 
 class ServiceRuntime:
@@ -44,7 +48,8 @@ class ServiceRuntime:
             self.bus.publish_event,
             Lease(self.db, "outbox-relay", timedelta(seconds=self.settings.relay_lease_seconds)),
             batch_size=self.settings.relay_batch_size,
-            poll_seconds=self.settings.relay_poll_seconds,
+            sweep_seconds=self.settings.relay_sweep_seconds,
+            grace_seconds=self.settings.relay_grace_seconds,
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -111,6 +116,9 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._stopping = True
+        with contextlib.suppress(Exception):
+            # What this process appended goes out now rather than at the next sweep.
+            await asyncio.wait_for(self.relay.flush(), FLUSH_SECONDS)
         if self._relay_task is not None:
             self._relay_task.cancel()
             # wait, not await: a relay that died of an error must not keep the rest running.

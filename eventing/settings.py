@@ -26,7 +26,10 @@ class RuntimeSettings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1, le=100)
     request_timeout_seconds: float = Field(default=5.0, gt=0)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    relay_poll_seconds: float = Field(default=0.25, gt=0)
+    # How often the lease holder sweeps the store for commits no process published, and
+    # how old such a commit must be: younger ones are still on their way out.
+    relay_sweep_seconds: float = Field(default=5.0, gt=0)
+    relay_grace_seconds: float = Field(default=2.0, ge=0)
     relay_lease_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")

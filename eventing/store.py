@@ -1,14 +1,21 @@
 """The event store: one MongoDB document per append ("commit"), which is also the outbox.
 
-A commit holds the events of one append to one stream. A unique index on
-(stream, version) makes a multi-event append atomic without transactions and turns a
-concurrent append at the same expected version into a clean :class:`ConcurrencyConflict`.
-The ``published`` flag is the outbox: :mod:`eventing.relay` publishes commits whose flag
-is still false and then sets it.
+A commit holds the events of one append to one stream and is named after the stream and
+its first version (``vote-v1:u1@1``). The unique ``_id`` makes a multi-event append
+atomic without transactions and turns a concurrent append at the same expected version
+into a clean :class:`ConcurrencyConflict`.
+
+Every read is a lookup by ``_id``: a stream is read commit by commit, each naming the
+next. That is the one query every MongoDB-wire server answers from an index (FerretDB's
+SQLite backend answers any other filter by scanning the whole collection).
+
+The ``published`` flag is the outbox: :mod:`eventing.relay` publishes the commits of its
+own process as they are appended, and sweeps for commits whose flag stayed false.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,9 +43,13 @@ class ConcurrencyConflict(Exception):
         self.expected_version = expected_version
 
 
+def commit_id(stream: str, first_version: int) -> str:
+    return f"{stream}@{first_version}"
+
+
 @dataclass(frozen=True, slots=True)
 class Commit:
-    id: ObjectId
+    id: str
     stream: str
     version: int  # the stream's version after this commit
     events: tuple[Envelope, ...]
@@ -56,18 +67,16 @@ class Commit:
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._commits = database[COMMITS]
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Commit], None]] = []
 
     async def ensure_indexes(self) -> None:
+        # For the relay's sweep on servers that use secondary indexes (MongoDB).
         await self._commits.create_index(
-            [("stream", ASCENDING), ("version", ASCENDING)], unique=True, name="stream_version"
-        )
-        await self._commits.create_index(
-            [("published", ASCENDING), ("_id", ASCENDING)], name="outbox"
+            [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
         )
 
-    def on_commit(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after every successful append (the relay wakes up on it)."""
+    def on_commit(self, listener: Callable[[Commit], None]) -> None:
+        """Call ``listener`` with every commit this store appends (the relay publishes it)."""
         self._listeners.append(listener)
 
     async def append(
@@ -85,9 +94,11 @@ class EventStore:
             event.model_copy(update={"stream": stream, "version": first + offset})
             for offset, event in enumerate(events)
         )
-        commit_id = ObjectId()
+        id_ = commit_id(stream, first)
         document = {
-            "_id": commit_id,
+            "_id": id_,
+            # Append order across streams, for replays and the relay's sweep.
+            "position": ObjectId(),
             "stream": stream,
             "version": first,
             "events": [event.model_dump(mode="json") for event in positioned],
@@ -98,41 +109,52 @@ class EventStore:
             await self._commits.insert_one(document)
         except DuplicateKeyError:
             raise ConcurrencyConflict(stream, expected_version) from None
+        commit = Commit(id=id_, stream=stream, version=first + len(events) - 1, events=positioned)
         for listener in self._listeners:
-            listener()
-        return Commit(
-            id=commit_id, stream=stream, version=first + len(events) - 1, events=positioned
-        )
+            listener(commit)
+        return commit
+
+    async def _documents(self, stream: str) -> list[dict[str, Any]]:
+        documents = []
+        version = 1
+        while document := await self._commits.find_one({"_id": commit_id(stream, version)}):
+            documents.append(document)
+            version += len(document["events"])
+        return documents
 
     async def read(self, stream: str) -> list[Envelope]:
         """The stream's events in order (empty for a stream nobody wrote)."""
-        cursor = self._commits.find({"stream": stream}, sort=[("version", 1)])
         return [
-            event async for document in cursor for event in Commit.from_document(document).events
+            event
+            for document in await self._documents(stream)
+            for event in Commit.from_document(document).events
         ]
 
     async def version(self, stream: str) -> int:
         """The stream's current version: 0 when it has no events."""
-        document = await self._commits.find_one(
-            {"stream": stream}, sort=[("version", -1)], projection={"version": 1, "events": 1}
-        )
-        if document is None:
-            return 0
-        return int(document["version"]) + len(document["events"]) - 1
+        return sum(len(document["events"]) for document in await self._documents(stream))
 
-    async def unpublished(self, limit: int) -> list[Commit]:
-        """The oldest commits the relay has not published yet."""
-        cursor = self._commits.find({"published": False}, sort=[("_id", 1)], limit=limit)
+    async def unpublished(
+        self, limit: int, committed_before: datetime | None = None
+    ) -> list[Commit]:
+        """The oldest commits not published yet (of those committed before a moment)."""
+        query: dict[str, Any] = {"published": False}
+        if committed_before is not None:
+            query["committed_at"] = {"$lt": committed_before}
+        cursor = self._commits.find(query, sort=[("position", 1)], limit=limit)
         return [Commit.from_document(document) async for document in cursor]
 
-    async def mark_published(self, commit_ids: Sequence[ObjectId]) -> None:
-        if commit_ids:
-            await self._commits.update_many(
-                {"_id": {"$in": list(commit_ids)}}, {"$set": {"published": True}}
+    async def mark_published(self, commit_ids: Sequence[str]) -> None:
+        # One update per commit: a filter on _id alone is indexed on every server.
+        await asyncio.gather(
+            *(
+                self._commits.update_one({"_id": id_}, {"$set": {"published": True}})
+                for id_ in commit_ids
             )
+        )
 
     async def replay(self, batch_size: int = 1000) -> AsyncIterator[Commit]:
         """Every commit in append order (for rebuilding projections)."""
-        cursor = self._commits.find({}, sort=[("_id", 1)], batch_size=batch_size)
+        cursor = self._commits.find({}, sort=[("position", 1)], batch_size=batch_size)
         async for document in cursor:
             yield Commit.from_document(document)

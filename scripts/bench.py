@@ -33,6 +33,7 @@ from typing import IO, Any, TypeVar
 
 import aio_pika
 import httpx
+import psutil
 from pymongo import AsyncMongoClient
 
 from contracts import Envelope, Reply
@@ -138,6 +139,8 @@ class Run:
     name: str
     samples: list[Sample]
     seconds: float
+    # CPU seconds per process group, from the first vote until every vote settled.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     def count(self, status: int) -> int:
         return sum(1 for s in self.samples if s.status == status)
@@ -588,6 +591,55 @@ async def settled_count(
     return last, source
 
 
+# CPU time per process ------------------------------------------------------------------
+
+
+class CpuMeter:
+    """CPU seconds spent by every process a vote passes through, over one run.
+
+    The services, the broker, the MongoDB-wire server (and its database server), and this
+    benchmark's own client share the machine's cores; CPU time per vote in each of them
+    tells where a vote's cost goes and what the machine could carry at best.
+    """
+
+    def __init__(self, system: System) -> None:
+        self._system = system
+        self._before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _groups(self) -> dict[str, list[psutil.Process]]:
+        groups: dict[str, list[psutil.Process]] = {"bench client": [psutil.Process()]}
+        for name, service in self._system.processes.items():
+            if service.process is not None:
+                root = psutil.Process(service.process.pid)
+                groups[name] = [root, *root.children(recursive=True)]
+        for process in psutil.process_iter(["name", "username"]):
+            name = process.info["name"] or ""
+            if name == "beam.smp":
+                groups.setdefault("rabbitmq", []).append(process)
+            elif name == "ferretdb":
+                groups.setdefault("ferretdb", []).append(process)
+            elif name.startswith("postgres"):
+                groups.setdefault("postgresql", []).append(process)
+        return groups
+
+    def _read(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for group, processes in self._groups().items():
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    totals[group] = totals.get(group, 0.0) + times.user + times.system
+        return totals
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def stop(self) -> None:
+        after = self._read()
+        self.spent = {g: after[g] - self._before.get(g, 0.0) for g in after}
+
+
 # Profiling ---------------------------------------------------------------------------
 
 
@@ -818,6 +870,25 @@ def report_runs(runs: Sequence[Run], ceiling: Ceiling) -> None:
     for run in runs:
         for error, count in sorted(run.errors().items()):
             print(f"  {run.name}: {count:,} answered {error}")
+    report_cpu(runs)
+
+
+def report_cpu(runs: Sequence[Run]) -> None:
+    """CPU milliseconds per accepted vote in each process, and the rate they allow."""
+    measured = [run for run in runs if run.cpu and run.accepted]
+    if not measured:
+        return
+    first = measured[0].cpu
+    groups = sorted({g for run in measured for g in run.cpu}, key=lambda g: -first.get(g, 0))
+    rows = []
+    for group in groups:
+        rows.append([group, *(1000 * run.cpu.get(group, 0.0) / run.accepted for run in measured)])
+    totals = [1000 * sum(run.cpu.values()) / run.accepted for run in measured]
+    rows.append(["all", *totals])
+    cores = os.cpu_count() or 1
+    rows.append([f"votes/s {cores} cores allow", *(cores * 1000 / t for t in totals)])
+    print("\nCPU ms per accepted vote, from the first vote until all settled:")
+    print(table(["process", *(run.name for run in measured)], rows))
 
 
 def report_accounting(name: str, accounting: Accounting) -> None:
@@ -906,6 +977,8 @@ class Bench:
         voting: dict[str, Any],
     ) -> Accounting:
         print(f"free run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        meter = CpuMeter(self.system)
+        meter.start()
         run = await drive(http, "free", voters, voting, self.options.concurrency)
         self.runs.append(run)
         counted, source = await settled_count(
@@ -913,6 +986,8 @@ class Bench:
             run.accepted,
             self.options.settle_seconds,
         )
+        meter.stop()
+        run.cpu = meter.spent
         return Accounting.of(run, counted, source)
 
     async def _paid_run(
@@ -934,11 +1009,16 @@ class Bench:
         print(f"  granted 1 credit to each of {len(voters):,} users {how}", flush=True)
         before = await balances(http, voters, self.options.concurrency)
         print(f"paid run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        meter = CpuMeter(self.system)
+        meter.start()
         run = await drive(http, "paid", voters, voting, self.options.concurrency)
         self.runs.append(run)
         if run.accepted == 0:
             return f"no paid vote was accepted: {dict(run.errors())}"
-        return await self._paid_accounting(http, admin, voters, voting, run, before)
+        accounting = await self._paid_accounting(http, admin, voters, voting, run, before)
+        meter.stop()
+        run.cpu = meter.spent
+        return accounting
 
     async def _paid_accounting(
         self,

@@ -102,7 +102,8 @@ async def settings(servers: Servers) -> AsyncIterator[RuntimeSettings]:
         mongodb_url=servers.mongodb_url,
         namespace=namespace,
         delivery_limit=3,
-        relay_poll_seconds=0.05,
+        relay_sweep_seconds=0.1,
+        relay_grace_seconds=0.5,
     )
     await drop_namespace(servers, namespace)
 

@@ -8,15 +8,14 @@ does not apply that guard atomically; the handlers check the result against the 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
+from eventing.projection import stored_version, write_versioned
 from eventing.store import EventStore
 from services.notifier.domain import Preferences, Recipient
 
@@ -43,25 +42,20 @@ class Recipients:
 
     async def put(self, recipient: Recipient) -> None:
         """Store the recipient's state unless a newer version of it is stored already."""
-        with contextlib.suppress(DuplicateKeyError):
-            # The filter misses a newer document, so the upsert's insert hits its _id.
-            await self._recipients.update_one(
-                {"_id": recipient.user_id, "version": {"$lt": recipient.version}},
-                {
-                    "$set": {
-                        "user_id": recipient.user_id,
-                        "preferences": recipient.preferences.model_dump(),
-                        "added": recipient.added,
-                        "version": recipient.version,
-                    }
-                },
-                upsert=True,
-            )
+        await write_versioned(
+            self._recipients,
+            recipient.user_id,
+            recipient.version,
+            {
+                "user_id": recipient.user_id,
+                "preferences": recipient.preferences.model_dump(),
+                "added": recipient.added,
+            },
+        )
 
     async def version(self, user_id: str) -> int:
         """The stream version the stored recipient reflects; 0 when none is stored."""
-        document = await self._recipients.find_one({"_id": user_id}, {"version": 1})
-        return 0 if document is None else int(document["version"])
+        return await stored_version(self._recipients, user_id)
 
     async def get(self, user_id: str) -> RecipientView | None:
         document = await self._recipients.find_one({"_id": user_id})

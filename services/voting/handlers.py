@@ -163,8 +163,7 @@ class VotingHandlers:
         if not aggregate.pending:
             return None
         commit = await repository.save(aggregate, cause=cause)
-        for event in commit.events:
-            await self._read_models.apply(event)
+        await self._read_models.write(aggregate)
         return commit
 
     async def _change(
@@ -333,6 +332,7 @@ class VotingHandlers:
                 envelope,
                 lambda v: v.cast(voting, command.user_id, command.option_id, now),
                 new=Vote,
+                loaded=existing or Vote(key),
             )
         except Rejected as rejected:
             return _rejection(rejected)

@@ -10,7 +10,7 @@ as new as its stream. :meth:`VotingReadModels.rebuild` replays the whole store.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,6 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 from contracts.voting import (
@@ -34,6 +33,7 @@ from contracts.voting import (
     VotingStatus,
 )
 from eventing.aggregate import Aggregate
+from eventing.projection import stored_version, write_versioned
 from eventing.repository import A, Repository
 from eventing.store import EventStore
 from services.voting.domain import Registration, Vote, Voting, voting_status
@@ -60,6 +60,7 @@ class VotingReadModels:
         await self._registrations.create_index([("user_id", ASCENDING)])
 
     async def apply(self, envelope: Envelope) -> None:
+        """Show one event: nothing to do when its document shows its version already."""
         event = envelope.message()
         match event:
             case (
@@ -70,19 +71,29 @@ class VotingReadModels:
                 | VotingClosed()
             ):
                 await self._project(
-                    self._votings, self._voting_repository, event.voting_id, _tile_fields
+                    self._votings,
+                    self._voting_repository,
+                    event.voting_id,
+                    _tile_fields,
+                    envelope.version,
                 )
             case VoteRequested() | VoteCast() | VoteRejected():
                 key = Vote.key(event.voting_id, event.user_id)
-                await self._project(self._ballots, self._vote_repository, key, _ballot_fields)
+                await self._project(
+                    self._ballots, self._vote_repository, key, _ballot_fields, envelope.version
+                )
             case VoterRegistered():
                 key = Vote.key(event.voting_id, event.user_id)
                 await self._project(
-                    self._registrations, self._registration_repository, key, _registration_fields
+                    self._registrations,
+                    self._registration_repository,
+                    key,
+                    _registration_fields,
+                    envelope.version,
                 )
 
     async def write(self, aggregate: Aggregate) -> None:
-        """Show an aggregate just saved by this process, without reading it back.
+        """Show an aggregate just saved by this process, without reading its stream.
 
         The fast path after an append; a lost race here is repaired when the same events
         arrive from the broker and go through :meth:`apply`.
@@ -101,16 +112,16 @@ class VotingReadModels:
         repository: Repository[A],
         aggregate_id: str,
         fields: Callable[[A], Document],
+        version: int | None,
     ) -> None:
+        if version is not None and await stored_version(collection, aggregate_id) >= version:
+            return
         for _ in range(_CONVERGE_ATTEMPTS):
             aggregate = await repository.get(aggregate_id)
             if aggregate is None:
                 return
             await _write(collection, aggregate, fields(aggregate))
-            written = await collection.find_one({"_id": aggregate.id}, {"version": 1})
-            if written is not None and written["version"] >= await self._store.version(
-                aggregate.stream
-            ):
+            if await stored_version(collection, aggregate_id) >= aggregate.version:
                 return
 
     async def rebuild(self) -> int:
@@ -136,18 +147,16 @@ class VotingReadModels:
     ) -> list[Document]:
         query: Document = {} if include_paid else {"kind": "free"}
         votings = [v async for v in self._votings.find(query, sort=[("opens_at", ASCENDING)])]
-        ids = [v["_id"] for v in votings]
-        mine = {"user_id": user_id, "voting_id": {"$in": ids}}
-        ballots = {b["voting_id"]: b async for b in self._ballots.find(mine)}
-        registered = {r["voting_id"] async for r in self._registrations.find(mine)}
-        tiles = [_tile(v, ballots.get(v["_id"]), v["_id"] in registered, now) for v in votings]
+        tiles = await asyncio.gather(*(self._tile_of(v, user_id, now) for v in votings))
         return [t for t in tiles if status is None or t["status"] == status]
 
     async def tile(self, voting_id: str, user_id: str, now: datetime) -> Document | None:
         voting = await self._votings.find_one({"_id": voting_id})
-        if voting is None:
-            return None
-        key = Vote.key(voting_id, user_id)
+        return None if voting is None else await self._tile_of(voting, user_id, now)
+
+    async def _tile_of(self, voting: Document, user_id: str, now: datetime) -> Document:
+        # Looked up by _id, one voting at a time: the one query every server indexes.
+        key = Vote.key(voting["_id"], user_id)
         ballot = await self._ballots.find_one({"_id": key})
         registered = await self._registrations.find_one({"_id": key}, {"_id": 1}) is not None
         return _tile(voting, ballot, registered, now)
@@ -165,13 +174,7 @@ class VotingReadModels:
 async def _write(
     collection: AsyncCollection[Document], aggregate: Aggregate, fields: Document
 ) -> None:
-    # A document already at this version or a newer one wins: the upsert then collides.
-    with contextlib.suppress(DuplicateKeyError):
-        await collection.update_one(
-            {"_id": aggregate.id, "version": {"$lt": aggregate.version}},
-            {"$set": {**fields, "version": aggregate.version}},
-            upsert=True,
-        )
+    await write_versioned(collection, aggregate.id, aggregate.version, fields)
 
 
 def _tile_fields(voting: Voting) -> Document:

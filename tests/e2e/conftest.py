@@ -49,7 +49,8 @@ def start_system(servers: Servers, log_dir: Path) -> RunningSystem:
         "LIVEVOTE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "LIVEVOTE_JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
         "LIVEVOTE_SCHEDULER_TICK_SECONDS": "0.2",
-        "LIVEVOTE_RELAY_POLL_SECONDS": "0.1",
+        "LIVEVOTE_RELAY_SWEEP_SECONDS": "0.2",
+        "LIVEVOTE_RELAY_GRACE_SECONDS": "1",
         "LIVEVOTE_LOG_FORMAT": "console",
         "LIVEVOTE_STRIPE_API_BASE": LOCAL_STRIPE,
     }
