@@ -18,7 +18,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -53,23 +52,24 @@ class ProcessedMessages:
                 return True
             except DuplicateKeyError:
                 pass
-            taken_over = await self._processed.find_one_and_update(
-                {"_id": key, "done": False, "claimed_at": {"$lt": now - self._stale_after}},
-                {"$set": {"claimed_at": now}},
-                return_document=ReturnDocument.AFTER,
-            )
-            if taken_over is not None:
+            # Filters on _id alone: the one filter every MongoDB-wire server indexes.
+            existing = await self._processed.find_one({"_id": key})
+            if existing is None:
+                continue  # released meanwhile: claim it again
+            if existing["done"]:
+                return False
+            claimed_at = existing["claimed_at"].replace(tzinfo=UTC)  # naive on some clients
+            if claimed_at < now - self._stale_after:
+                await self._processed.update_one({"_id": key}, {"$set": {"claimed_at": now}})
                 log.warning("taking over a message whose consumer stopped mid-way", key=key)
                 return True
-            existing = await self._processed.find_one({"_id": key}, {"done": 1})
-            if existing is not None and existing["done"]:
-                return False
             if time.monotonic() > deadline:
                 raise TimeoutError(f"message {key} stayed claimed by another consumer")
             await asyncio.sleep(0.05)
 
     async def _release(self, key: str) -> None:
-        await self._processed.delete_one({"_id": key, "done": False})
+        # Only the claim's holder releases it, and only before marking it done.
+        await self._processed.delete_one({"_id": key})
 
     async def _done(self, key: str) -> None:
         await self._processed.update_one(

@@ -114,7 +114,7 @@ class OutboxRelay:
         if not commits:
             return
         await self._publish_in_stream_order(commits)
-        await self._store.mark_published([commit.id for commit in commits])
+        await self._store.mark_published(commits)
 
     async def _publish_in_stream_order(self, commits: list[Commit]) -> None:
         # Streams are independent, so they publish concurrently (confirms overlap);

@@ -16,6 +16,7 @@ own process as they are appended, and sweeps for commits whose flag stayed false
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +24,24 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 
 COMMITS = "commits"
+# Commits spread over this many collections by stream. FerretDB (v1) answers even a
+# lookup by _id by scanning its collection, so a lookup costs the collection's size;
+# buckets keep each one small. On MongoDB they cost nothing.
+BUCKETS = 32
+
+
+def commit_collections(
+    database: AsyncDatabase[dict[str, Any]],
+) -> list[AsyncCollection[dict[str, Any]]]:
+    """Every collection holding commits (for sweeps, replays and inspection)."""
+    return [database[f"{COMMITS}.{bucket:02d}"] for bucket in range(BUCKETS)]
 
 
 class ConcurrencyConflict(Exception):
@@ -66,14 +79,18 @@ class Commit:
 
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
-        self._commits = database[COMMITS]
+        self._buckets = commit_collections(database)
         self._listeners: list[Callable[[Commit], None]] = []
+
+    def _commits(self, stream: str) -> AsyncCollection[dict[str, Any]]:
+        return self._buckets[zlib.crc32(stream.encode()) % BUCKETS]
 
     async def ensure_indexes(self) -> None:
         # For the relay's sweep on servers that use secondary indexes (MongoDB).
-        await self._commits.create_index(
-            [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
-        )
+        for commits in self._buckets:
+            await commits.create_index(
+                [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
+            )
 
     def on_commit(self, listener: Callable[[Commit], None]) -> None:
         """Call ``listener`` with every commit this store appends (the relay publishes it)."""
@@ -106,7 +123,7 @@ class EventStore:
             "committed_at": datetime.now(UTC),
         }
         try:
-            await self._commits.insert_one(document)
+            await self._commits(stream).insert_one(document)
         except DuplicateKeyError:
             raise ConcurrencyConflict(stream, expected_version) from None
         commit = Commit(id=id_, stream=stream, version=first + len(events) - 1, events=positioned)
@@ -117,7 +134,8 @@ class EventStore:
     async def _documents(self, stream: str) -> list[dict[str, Any]]:
         documents = []
         version = 1
-        while document := await self._commits.find_one({"_id": commit_id(stream, version)}):
+        commits = self._commits(stream)
+        while document := await commits.find_one({"_id": commit_id(stream, version)}):
             documents.append(document)
             version += len(document["events"])
         return documents
@@ -141,20 +159,40 @@ class EventStore:
         query: dict[str, Any] = {"published": False}
         if committed_before is not None:
             query["committed_at"] = {"$lt": committed_before}
-        cursor = self._commits.find(query, sort=[("position", 1)], limit=limit)
-        return [Commit.from_document(document) async for document in cursor]
+        found = [
+            document
+            for commits in self._buckets
+            async for document in commits.find(query, sort=[("position", 1)], limit=limit)
+        ]
+        found.sort(key=lambda document: document["position"])
+        return [Commit.from_document(document) for document in found[:limit]]
 
-    async def mark_published(self, commit_ids: Sequence[str]) -> None:
-        # One update per commit: a filter on _id alone is indexed on every server.
+    async def mark_published(self, commits: Sequence[Commit]) -> None:
+        # One update per commit, by _id alone: the cheapest filter on every server.
         await asyncio.gather(
             *(
-                self._commits.update_one({"_id": id_}, {"$set": {"published": True}})
-                for id_ in commit_ids
+                self._commits(commit.stream).update_one(
+                    {"_id": commit.id}, {"$set": {"published": True}}
+                )
+                for commit in commits
             )
         )
 
     async def replay(self, batch_size: int = 1000) -> AsyncIterator[Commit]:
         """Every commit in append order (for rebuilding projections)."""
-        cursor = self._commits.find({}, sort=[("position", 1)], batch_size=batch_size)
-        async for document in cursor:
-            yield Commit.from_document(document)
+        # Merged from the buckets by position; each bucket is read in position order.
+        cursors = [
+            commits.find({}, sort=[("position", 1)], batch_size=batch_size)
+            for commits in self._buckets
+        ]
+        heads: dict[int, dict[str, Any]] = {}
+        for n, cursor in enumerate(cursors):
+            if (document := await anext(cursor, None)) is not None:
+                heads[n] = document
+        while heads:
+            n = min(heads, key=lambda k: heads[k]["position"])
+            yield Commit.from_document(heads[n])
+            if (document := await anext(cursors[n], None)) is not None:
+                heads[n] = document
+            else:
+                del heads[n]

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ import aio_pika
 import httpx
 import psutil
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts import Envelope, Reply
 from contracts.topology import SERVICES
@@ -42,6 +43,7 @@ from contracts.voting import VoteCast
 from contracts.wallet import CreditsDebited, GrantCredits
 from eventing.bus import Bus, ServiceUnavailable
 from eventing.settings import RuntimeSettings
+from eventing.store import commit_collections
 from scripts.launch import ROOT, ServiceProcess, System, local_stack
 
 T = TypeVar("T")
@@ -555,17 +557,24 @@ async def counted_votes(
     return stored, f"the voting store (results answered {results.status_code})"
 
 
+async def _each(
+    collections: Sequence[AsyncCollection[dict[str, Any]]], query: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
+    for collection in collections:
+        async for document in collection.find(query, {"events": 1}):
+            yield document
+
+
 async def count_events(
     settings: RuntimeSettings, service: str, stream_prefix: str, event_type: str, voting_id: str
 ) -> int:
     """Events of one type about one voting in a service's event store."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
     try:
-        commits = client[settings.database_name(service)]["commits"].find(
-            {"stream": {"$regex": f"^{re.escape(stream_prefix)}"}}, {"events": 1}
-        )
+        query = {"stream": {"$regex": f"^{re.escape(stream_prefix)}"}}
+        database = client[settings.database_name(service)]
         count = 0
-        async for commit in commits:
+        async for commit in _each(commit_collections(database), query):
             for event in commit["events"]:
                 if event["type"] == event_type and event["payload"].get("voting_id") == voting_id:
                     count += 1

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.gateway import UserRegistered
+from eventing.store import commit_collections
 
 T = TypeVar("T")
 
@@ -31,3 +34,8 @@ def registered(user_id: str) -> UserRegistered:
     return UserRegistered(
         user_id=user_id, email=f"{user_id}@example.com", display_name=user_id.title(), role="user"
     )
+
+
+async def count_commits(database: AsyncDatabase[dict[str, Any]], query: dict[str, Any]) -> int:
+    """Commits matching ``query`` in a service's event store, over all its collections."""
+    return sum([await commits.count_documents(query) for commits in commit_collections(database)])

@@ -163,6 +163,9 @@ class VotingHandlers:
         if not aggregate.pending:
             return None
         commit = await repository.save(aggregate, cause=cause)
+        if isinstance(aggregate, Voting):
+            # This process's votes see the change at once; others when its broadcast comes.
+            self._recent.forget(aggregate.id)
         await self._read_models.write(aggregate)
         return commit
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from eventing.store import EventStore
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login, signup_and_login
 from tests.support import eventually
 
@@ -129,9 +130,7 @@ async def account_events(mongodb_url: str, namespace: str, user_id: str) -> list
     """The types of the events in the user's credit account, in order."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
     try:
-        commits = client[f"{namespace}_wallet"]["commits"].find(
-            {"stream": f"account-{user_id}"}, sort=[("version", 1)]
-        )
-        return [event["type"] async for commit in commits for event in commit["events"]]
+        events = await EventStore(client[f"{namespace}_wallet"]).read(f"account-{user_id}")
+        return [event.type for event in events]
     finally:
         await client.close()

@@ -14,7 +14,7 @@ from pymongo import AsyncMongoClient
 from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
 from tests.conftest import Servers, consumer_counts
 from tests.e2e.conftest import RunningSystem, signup_and_login, start_system, stop_system
-from tests.support import eventually
+from tests.support import count_commits, eventually
 
 
 @pytest.fixture
@@ -56,12 +56,12 @@ async def test_after_a_broker_restart_every_service_consumes_again(
             user_ids.append(me.json()["id"])
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_url)
     try:
-        accounts = client[f"{namespace}_wallet"]["commits"]
+        wallet = client[f"{namespace}_wallet"]
         recipients = client[f"{namespace}_notifier"]["recipients"]
 
         async def everyone_arrived() -> bool:
-            opened = await accounts.count_documents(
-                {"stream": {"$in": [f"account-{u}" for u in user_ids]}}
+            opened = await count_commits(
+                wallet, {"stream": {"$in": [f"account-{u}" for u in user_ids]}}
             )
             known = await recipients.count_documents({"_id": {"$in": user_ids}})
             return opened == known == len(user_ids)

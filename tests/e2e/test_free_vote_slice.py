@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
+from eventing.store import EventStore
 from tests.conftest import Servers
 from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem, login, signup_and_login
 from tests.support import eventually
@@ -88,11 +89,10 @@ async def test_a_user_votes_once_inside_the_window(
     # The scheduler's timers reached the voting service through the broker.
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_url)
     try:
-        commits = client[f"{running.namespace}_voting"]["commits"]
+        store = EventStore(client[f"{running.namespace}_voting"])
 
         async def recorded() -> list[str]:
-            stream = commits.find({"stream": f"voting-{voting['id']}"}, sort=[("version", 1)])
-            return [e["type"] async for c in stream for e in c["events"]]
+            return [e.type for e in await store.read(f"voting-{voting['id']}")]
 
         types = await eventually(lambda: _when(recorded(), lambda t: len(t) == 3), timeout=10)
         assert types == ["voting.VotingScheduled", "voting.VotingOpened", "voting.VotingClosed"]

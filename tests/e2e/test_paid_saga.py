@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from eventing.store import commit_collections
 from tests.conftest import Servers
 from tests.e2e.conftest import RunningSystem, start_system, stop_system
 from tests.e2e.paid import (
@@ -24,7 +25,7 @@ from tests.e2e.paid import (
     user_with_credits,
     vote,
 )
-from tests.support import eventually
+from tests.support import count_commits, eventually
 
 DEBITED = "wallet.CreditsDebited"
 RESERVED = "wallet.CreditsReserved"
@@ -163,12 +164,15 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_url)
         try:
             for service in ("voting", "wallet"):
-                commits = client[f"{own_system.namespace}_{service}"]["commits"]
-                again = await commits.update_many({}, {"$set": {"published": False}})
-                assert again.modified_count > 0
+                database = client[f"{own_system.namespace}_{service}"]
+                again = 0
+                for commits in commit_collections(database):
+                    reset = await commits.update_many({}, {"$set": {"published": False}})
+                    again += reset.modified_count
+                assert again > 0
 
-                async def republished(commits: Any = commits) -> bool:
-                    return await commits.count_documents({"published": False}) == 0
+                async def republished(database: Any = database) -> bool:
+                    return await count_commits(database, {"published": False}) == 0
 
                 await eventually(republished, timeout=30)
         finally:

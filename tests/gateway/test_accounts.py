@@ -13,6 +13,7 @@ from contracts import Envelope
 from services.gateway.dependencies import Gateway
 from services.gateway.domain import EmailClaim, EmailClaimed, User
 from tests.gateway.support import PASSWORD, error_of, log_in, sign_up, store_of, unique_email
+from tests.support import count_commits
 
 
 async def test_signup_creates_an_account(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -77,8 +78,9 @@ async def test_concurrent_signups_with_one_email_create_one_account(
     winner = next(n for n, r in enumerate(responses) if r.status_code == 201)
     await log_in(client, "race@example.com", f"password-{winner}")
     gateway: Gateway = app.state.gateway
-    registrations = await gateway.runtime.db["commits"].count_documents(
-        {"events.type": "gateway.UserRegistered", "events.payload.email": "race@example.com"}
+    registrations = await count_commits(
+        gateway.runtime.db,
+        {"events.type": "gateway.UserRegistered", "events.payload.email": "race@example.com"},
     )
     assert registrations == 1
 

@@ -17,7 +17,7 @@ from contracts.voting import (
     RescheduleVoting,
 )
 from services.voting.service import VotingService
-from tests.support import eventually
+from tests.support import count_commits, eventually
 from tests.voting.conftest import START, Voting, schedule_command
 
 
@@ -124,9 +124,7 @@ async def test_registration_is_once_per_user_and_shows_on_the_tile(voting: Votin
         assert registered.result is not None and registered.result["registered"] is True
     other = (await voting.ask(ListVotings(user_id="u2"))).result or []
     assert other[0]["registered"] is False
-    streams = await voting.runtime.db["commits"].count_documents(
-        {"stream": f"registration-{tile['id']}:u1"}
-    )
+    streams = await count_commits(voting.runtime.db, {"stream": f"registration-{tile['id']}:u1"})
     assert streams == 1
 
     voting.clock.advance(timedelta(hours=2))

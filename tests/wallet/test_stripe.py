@@ -27,7 +27,7 @@ from eventing.settings import RuntimeSettings
 from services.wallet.domain import Checkout, CheckoutStarted, Payment
 from services.wallet.service import WalletService
 from services.wallet.settings import DEFAULT_CREDIT_PACKS, CreditPack, WalletSettings
-from tests.support import eventually
+from tests.support import count_commits, eventually
 from tests.wallet.conftest import Wallets, wallet_settings
 from tests.wallet.votes import cast, request
 
@@ -199,7 +199,7 @@ async def test_stripe_out_of_reach_answers_service_unavailable(
         )
         reply = await gateway.bus.request("wallet", Envelope.wrap(command), timeout=30)
         assert reply.error is not None and reply.error.code == ErrorCode.SERVICE_UNAVAILABLE
-        assert await wallet.db["commits"].count_documents({}) == 0
+        assert await count_commits(wallet.db, {}) == 0
     finally:
         await wallet.stop()
 
