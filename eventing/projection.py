@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
+
+from eventing.repository import A, Repository
+from eventing.store import EventStore
 
 Document = dict[str, Any]
 
@@ -19,19 +23,42 @@ async def stored_version(collection: AsyncCollection[Document], document_id: str
 
 async def write_versioned(
     collection: AsyncCollection[Document], document_id: str, version: int, fields: Document
-) -> bool:
+) -> None:
     """Write the document as of ``version`` unless it already shows that version or a newer
-    one; True when written.
+    one.
 
     Both steps filter on ``_id`` alone, the one filter every MongoDB-wire server answers
     from an index. The check and the write are two steps, so a slower writer can still land
     an older state; callers that must converge read the version back (``stored_version``).
     """
     if await stored_version(collection, document_id) >= version:
-        return False
+        return
     # Two writers inserting the same new document at once: the other one's is as good.
     with contextlib.suppress(DuplicateKeyError):
         await collection.replace_one(
             {"_id": document_id}, {**fields, "version": version}, upsert=True
         )
-    return True
+
+
+async def show_newest(
+    store: EventStore,
+    repository: Repository[A],
+    aggregate: A,
+    write: Callable[[A], Awaitable[None]],
+    shown: Callable[[str], Awaitable[int]],
+    attempts: int = 10,
+) -> bool:
+    """Write the aggregate's read model until it shows the newest state of its stream.
+
+    Handlers run concurrently and the version check in :func:`write_versioned` is not
+    atomic with its write, so an older state written at the same time can land over a
+    newer one. Whoever wrote last sees the stream ahead of the read model and writes the
+    newest state again. ``shown`` gives the version a read model shows. False when the
+    read model still lags after ``attempts`` rounds.
+    """
+    for _ in range(attempts):
+        await write(aggregate)
+        if await shown(aggregate.id) >= await store.version(aggregate.stream):
+            return True
+        aggregate = await repository.get(aggregate.id) or aggregate
+    return False

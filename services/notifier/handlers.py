@@ -8,6 +8,7 @@ from contracts import Envelope, Message
 from contracts.gateway import PreferencesChanged, UserRegistered
 from eventing.bus import EventHandler
 from eventing.logs import get_logger
+from eventing.projection import show_newest
 from eventing.repository import Repository
 from eventing.store import ConcurrencyConflict, EventStore
 from services.notifier.domain import Preferences, Recipient, Source
@@ -74,17 +75,12 @@ class NotifierHandlers:
         raise ConcurrencyConflict(Recipient.stream_name(user_id), recipient.version)
 
     async def _project(self, recipient: Recipient) -> None:
-        """Write the recipient to the read model, and make sure no older state is left there.
-
-        Handlers run concurrently, and FerretDB applies a conditional update as a read and
-        then a write, so an older state written at the same time can land over a newer
-        one. Whoever wrote last sees the stream ahead of the read model and writes the
-        newest state again.
-        """
-        for _ in range(MAX_CONFLICTS):
-            await self._recipients.put(recipient)
-            latest = await self._store.version(recipient.stream)
-            if await self._recipients.version(recipient.user_id) >= latest:
-                return
-            recipient = await self._repository.get(recipient.user_id) or recipient
-        log.warning("recipient read model still behind its stream", user_id=recipient.user_id)
+        """Write the recipient to the read model, and make sure no older state is left there."""
+        if not await show_newest(
+            self._store,
+            self._repository,
+            recipient,
+            self._recipients.put,
+            self._recipients.version,
+        ):
+            log.warning("recipient read model still behind its stream", user_id=recipient.user_id)

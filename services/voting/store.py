@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
@@ -33,14 +32,13 @@ from contracts.voting import (
     VotingStatus,
 )
 from eventing.aggregate import Aggregate
-from eventing.projection import stored_version, write_versioned
+from eventing.logs import get_logger
+from eventing.projection import Document, show_newest, stored_version, write_versioned
 from eventing.repository import A, Repository
 from eventing.store import EventStore
 from services.voting.domain import Registration, Vote, Voting, voting_status
 
-Document = dict[str, Any]
-
-_CONVERGE_ATTEMPTS = 10
+log = get_logger(__name__)
 
 
 class VotingReadModels:
@@ -116,13 +114,18 @@ class VotingReadModels:
     ) -> None:
         if version is not None and await stored_version(collection, aggregate_id) >= version:
             return
-        for _ in range(_CONVERGE_ATTEMPTS):
-            aggregate = await repository.get(aggregate_id)
-            if aggregate is None:
-                return
-            await _write(collection, aggregate, fields(aggregate))
-            if await stored_version(collection, aggregate_id) >= aggregate.version:
-                return
+        aggregate = await repository.get(aggregate_id)
+        if aggregate is None:
+            return
+
+        async def write(newest: A) -> None:
+            await _write(collection, newest, fields(newest))
+
+        async def shown(document_id: str) -> int:
+            return await stored_version(collection, document_id)
+
+        if not await show_newest(self._store, repository, aggregate, write, shown):
+            log.warning("read model still behind its stream", id=aggregate_id)
 
     async def rebuild(self) -> int:
         """Drop the read models and replay every event in the store; returns the count."""
