@@ -5,9 +5,10 @@ Pure: no I/O here. :class:`eventing.repository.Repository` loads and saves aggre
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
-from contracts import Message
+from contracts import Envelope, Message
 
 
 class Aggregate:
@@ -18,6 +19,9 @@ class Aggregate:
         self.id = aggregate_id
         self.version = 0
         self.pending: list[Message] = []
+        # Ids of the messages (commands, events) that caused this aggregate's events: a
+        # message delivered again finds itself here.
+        self.causes: set[str] = set()
 
     @classmethod
     def stream_name(cls, aggregate_id: str) -> str:
@@ -31,6 +35,14 @@ class Aggregate:
         """Record a new event: apply it now, append it when the aggregate is saved."""
         self.apply(event)
         self.pending.append(event)
+
+    def replay(self, history: Iterable[Envelope]) -> None:
+        """Rebuild state from stored events, in stream order."""
+        for envelope in history:
+            self.apply(envelope.message())
+            self.version = envelope.version or self.version + 1
+            if envelope.causation_id is not None:
+                self.causes.add(envelope.causation_id)
 
     def apply(self, event: Message) -> None:
         """Change state by one event; every event of the stream passes through here."""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from contracts import Envelope
 from eventing.aggregate import Aggregate
-from eventing.store import Commit, EventStore
+from eventing.store import Commit, ConcurrencyConflict, EventStore
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+# A change that loses a race reloads and decides again; this many losses in a row is not
+# a race any more.
+CHANGE_ATTEMPTS = 20
 
 
 class Repository(Generic[A]):
@@ -23,10 +30,12 @@ class Repository(Generic[A]):
         events = await self._store.read(aggregate.stream)
         if not events:
             return None
-        for event in events:
-            aggregate.apply(event.message())
-            aggregate.version = event.version or aggregate.version + 1
+        aggregate.replay(events)
         return aggregate
+
+    async def get_or_new(self, aggregate_id: str) -> A:
+        """The aggregate, or a new one (version 0) when its stream is empty."""
+        return await self.get(aggregate_id) or self._factory(aggregate_id)
 
     async def save(
         self, aggregate: A, cause: Envelope | None = None, *, correlation_id: str | None = None
@@ -46,4 +55,40 @@ class Repository(Generic[A]):
         commit = await self._store.append(aggregate.stream, aggregate.version, envelopes)
         aggregate.version = commit.version
         aggregate.pending.clear()
+        if cause is not None:
+            aggregate.causes.add(cause.message_id)
         return commit
+
+    async def change(
+        self,
+        aggregate_id: str,
+        decide: Callable[[A], T],
+        *,
+        cause: Envelope | None = None,
+        correlation_id: str | None = None,
+        create: bool = True,
+        loaded: A | None = None,
+    ) -> tuple[A, T, bool] | None:
+        """Decide on the aggregate as it stands (``loaded``, else read) and save what that
+        produced; on a lost race, reload and decide again.
+
+        Returns the aggregate, what ``decide`` returned, and whether anything was saved;
+        None when the aggregate does not exist and ``create`` is false.
+        """
+        for attempt in range(CHANGE_ATTEMPTS):
+            aggregate = loaded if attempt == 0 and loaded is not None else None
+            if aggregate is None:
+                aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
+            if aggregate is None:
+                return None
+            outcome = decide(aggregate)
+            if not aggregate.pending:
+                return aggregate, outcome, False
+            try:
+                await self.save(aggregate, cause, correlation_id=correlation_id)
+            except ConcurrencyConflict:
+                # Spread the retries of writers that keep colliding on a busy stream.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            return aggregate, outcome, True
+        raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)

@@ -25,10 +25,6 @@ from services.gateway.errors import ApiError
 
 log = get_logger(__name__)
 
-# Appends that lost a race reload and try again; more losses than this in a row mean
-# something else is wrong.
-_ATTEMPTS = 5
-
 
 def _email_taken() -> ApiError:
     return ApiError(ErrorCode.EMAIL_TAKEN, "an account with this e-mail address already exists")
@@ -121,22 +117,20 @@ class Users:
         show_paid: bool | None = None,
         correlation_id: str | None = None,
     ) -> Preferences:
-        for _ in range(_ATTEMPTS):
-            user = await self._users.get(user_id)
-            if user is None:
-                raise ApiError(ErrorCode.NOT_FOUND, "no such user")
-            preferences = user.change_preferences(
+        changed = await self._users.change(
+            user_id,
+            lambda user: user.change_preferences(
                 reminders=reminders, updates=updates, show_paid=show_paid
-            )
-            if not user.pending:
-                return preferences
-            try:
-                await self._users.save(user, correlation_id=correlation_id)
-            except ConcurrencyConflict:
-                continue
+            ),
+            correlation_id=correlation_id,
+            create=False,
+        )
+        if changed is None:
+            raise ApiError(ErrorCode.NOT_FOUND, "no such user")
+        _, preferences, saved = changed
+        if saved:
             log.info("preferences changed", user_id=user_id)
-            return preferences
-        raise ConcurrencyConflict(User.stream_name(user_id), -1)
+        return preferences
 
     async def ensure_admin(self, email: str, password: str, display_name: str) -> User:
         """Make sure ``email`` is an admin account that ``password`` opens.

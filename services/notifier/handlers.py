@@ -10,15 +10,11 @@ from eventing.bus import EventHandler
 from eventing.logs import get_logger
 from eventing.projection import show_newest
 from eventing.repository import Repository
-from eventing.store import ConcurrencyConflict, EventStore
+from eventing.store import EventStore
 from services.notifier.domain import Preferences, Recipient, Source
 from services.notifier.store import Recipients
 
 log = get_logger(__name__)
-
-# Appends that lose a race reload and decide again; this many losses in a row is not a
-# race any more, so the message goes back to the broker.
-MAX_CONFLICTS = 20
 
 
 class NotifierHandlers:
@@ -59,20 +55,13 @@ class NotifierHandlers:
         self, user_id: str, cause: Envelope, decide: Callable[[Recipient], object]
     ) -> bool:
         """Apply ``decide`` to the recipient and store the outcome; True when it changed."""
-        for _ in range(MAX_CONFLICTS):
-            recipient = await self._repository.get(user_id) or Recipient(user_id)
-            decide(recipient)
-            changed = bool(recipient.pending)
-            if changed:
-                try:
-                    await self._repository.save(recipient, cause=cause)
-                except ConcurrencyConflict:
-                    continue
-            # Even when nothing changed: a redelivery after a crash between the append and
-            # this write is what brings the read model up to date.
-            await self._project(recipient)
-            return changed
-        raise ConcurrencyConflict(Recipient.stream_name(user_id), recipient.version)
+        changed = await self._repository.change(user_id, decide, cause=cause)
+        assert changed is not None  # a recipient is created on first use
+        recipient, _, saved = changed
+        # Even when nothing changed: a redelivery after a crash between the append and
+        # this write is what brings the read model up to date.
+        await self._project(recipient)
+        return saved
 
     async def _project(self, recipient: Recipient) -> None:
         """Write the recipient to the read model, and make sure no older state is left there."""

@@ -91,9 +91,6 @@ class Timer:
     def stream(self) -> str:
         return timer_stream(self.id)
 
-    def is_due(self, now: datetime) -> bool:
-        return self.due_at <= now
-
     def fired(self, now: datetime) -> Envelope:
         """The envelope of the event this timer emits when it fires at ``now``."""
         return Envelope.wrap(

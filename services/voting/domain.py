@@ -334,15 +334,6 @@ class Calendar(Aggregate):
 # Votes and registrations: one stream per (voting, user).
 
 
-@dataclass(frozen=True)
-class VoteKey:
-    voting_id: str
-    user_id: str
-
-    def __str__(self) -> str:
-        return f"{self.voting_id}:{self.user_id}"
-
-
 VoteState = Literal["none", "pending", "confirmed", "rejected"]
 
 
@@ -366,7 +357,7 @@ class Vote(Aggregate):
 
     @classmethod
     def key(cls, voting_id: str, user_id: str) -> str:
-        return str(VoteKey(voting_id, user_id))
+        return f"{voting_id}:{user_id}"
 
     def cast(self, voting: Voting, user_id: str, option_id: str, now: datetime) -> None:
         """A new vote: counted at once when free, requested when it costs credits."""

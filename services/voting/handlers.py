@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
@@ -36,7 +35,7 @@ from eventing.aggregate import Aggregate
 from eventing.bus import CommandHandler, EventHandler
 from eventing.clock import Clock
 from eventing.logs import get_logger
-from eventing.repository import Repository
+from eventing.repository import CHANGE_ATTEMPTS, A, Repository
 from eventing.store import Commit, ConcurrencyConflict, EventStore
 from services.voting.domain import Calendar, Registration, Rejected, Vote, Voting, Window
 from services.voting.settings import VotingSettings
@@ -44,13 +43,8 @@ from services.voting.store import VotingReadModels
 
 log = get_logger(__name__)
 
-A = TypeVar("A", bound=Aggregate)
 
 _VOTING_CHANGES = (VotingRescheduled, VotingCancelled, VotingOpened, VotingClosed)
-
-# Appends that lose a race reload and decide again; this many losses in a row means
-# something is wrong, not busy.
-_ATTEMPTS = 20
 
 
 def _rejection(rejected: Rejected) -> Reply:
@@ -163,11 +157,14 @@ class VotingHandlers:
         if not aggregate.pending:
             return None
         commit = await repository.save(aggregate, cause=cause)
+        await self._saved(aggregate)
+        return commit
+
+    async def _saved(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Voting):
             # This process's votes see the change at once; others when its broadcast comes.
             self._recent.forget(aggregate.id)
         await self._read_models.write(aggregate)
-        return commit
 
     async def _change(
         self,
@@ -175,39 +172,33 @@ class VotingHandlers:
         aggregate_id: str,
         cause: Envelope,
         change: Callable[[A], None],
-        new: Callable[[str], A] | None = None,
+        create: bool = False,
         loaded: A | None = None,
     ) -> A | None:
-        """Load (or take ``loaded``), change, save; on a lost race reload and decide again.
-
-        Returns the saved aggregate, or None when it does not exist (and ``new`` is None).
-        """
-        for attempt in range(_ATTEMPTS):
-            aggregate = loaded if attempt == 0 and loaded is not None else None
-            aggregate = aggregate or await repository.get(aggregate_id)
-            if aggregate is None:
-                if new is None:
-                    return None
-                aggregate = new(aggregate_id)
-            change(aggregate)
-            try:
-                await self._save(repository, aggregate, cause)
-            except ConcurrencyConflict:
-                continue
-            return aggregate
-        raise ConcurrencyConflict(aggregate_id, -1)
+        """Load (or take ``loaded``), change, save and project; on a lost race reload and
+        decide again. Returns the aggregate, or None when it does not exist (and
+        ``create`` is false)."""
+        changed = await repository.change(
+            aggregate_id, change, cause=cause, create=create, loaded=loaded
+        )
+        if changed is None:
+            return None
+        aggregate, _, saved = changed
+        if saved:
+            await self._saved(aggregate)
+        return aggregate
 
     async def _book(self, voting_id: str, window: Window, cause: Envelope) -> None:
         def book(calendar: Calendar) -> None:
             calendar.forget_before(self._clock.now())
             calendar.book(voting_id, window, self._settings.voting_max_concurrent)
 
-        await self._change(self._calendars, Calendar.MAIN, cause, book, new=Calendar)
+        await self._change(self._calendars, Calendar.MAIN, cause, book, create=True)
 
     async def _release(self, voting: Voting, cause: Envelope) -> None:
         at = voting.cancelled_at or voting.closed_at or self._clock.now()
         await self._change(
-            self._calendars, Calendar.MAIN, cause, lambda c: c.release(voting.id, at), new=Calendar
+            self._calendars, Calendar.MAIN, cause, lambda c: c.release(voting.id, at), create=True
         )
 
     async def _tile(self, voting_id: str, user_id: str) -> Reply:
@@ -239,7 +230,7 @@ class VotingHandlers:
         assert isinstance(command, RescheduleVoting)
         now = self._clock.now()
         try:
-            for _ in range(_ATTEMPTS):
+            for _ in range(CHANGE_ATTEMPTS):
                 voting = await self._votings.get(command.voting_id)
                 if voting is None:
                     return _not_found(command.voting_id)
@@ -250,6 +241,8 @@ class VotingHandlers:
                     break
                 except ConcurrencyConflict:
                     continue
+            else:
+                raise ConcurrencyConflict(Voting.stream_name(command.voting_id), -1)
         except Rejected as rejected:
             return _rejection(rejected)
         return await self._tile(command.voting_id, command.requested_by)
@@ -307,7 +300,7 @@ class VotingHandlers:
                 Vote.key(voting.id, command.user_id),
                 envelope,
                 lambda r: r.register(voting, command.user_id, now),
-                new=Registration,
+                create=True,
             )
         except Rejected as rejected:
             return _rejection(rejected)
@@ -320,11 +313,7 @@ class VotingHandlers:
             return _not_found(command.voting_id)
         key = Vote.key(voting.id, command.user_id)
         existing = await self._votes.get(key)
-        if (
-            existing is not None
-            and existing.state != "none"
-            and await self._caused_by(existing, envelope)
-        ):
+        if existing is not None and envelope.message_id in existing.causes:
             # A redelivered (or retried) command whose vote was stored: answer as before.
             return await self._outcome(existing)
         now = self._clock.now()
@@ -334,7 +323,7 @@ class VotingHandlers:
                 key,
                 envelope,
                 lambda v: v.cast(voting, command.user_id, command.option_id, now),
-                new=Vote,
+                create=True,
                 loaded=existing or Vote(key),
             )
         except Rejected as rejected:
@@ -343,14 +332,6 @@ class VotingHandlers:
         if vote.state == "pending":
             vote = await self._wait_for_outcome(vote)
         return await self._outcome(vote)
-
-    async def _caused_by(self, vote: Vote, envelope: Envelope) -> bool:
-        events = await self._store.read(vote.stream)
-        return any(
-            e.causation_id == envelope.message_id
-            for e in events
-            if e.type in (VoteRequested.type, VoteCast.type)
-        )
 
     async def _wait_for_outcome(self, vote: Vote) -> Vote:
         """The saga's outcome within the confirm wait, else the vote as it stands."""

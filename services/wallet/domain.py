@@ -103,9 +103,6 @@ class Account(Aggregate):
         # By Checkout Session id.
         self.purchases: dict[str, Purchase] = {}
         self.refunds: set[str] = set()
-        # Ids of the messages (commands, events) that caused this account's events, filled
-        # in by the repository: a command delivered again finds itself here.
-        self.causes: set[str] = set()
 
     @property
     def user_id(self) -> str:

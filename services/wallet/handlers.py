@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TypeVar
 
 from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.gateway import UserRegistered
@@ -31,6 +29,7 @@ from contracts.wallet import (
 from eventing.bus import CommandHandler, EventHandler
 from eventing.clock import Clock
 from eventing.logs import get_logger
+from eventing.repository import Repository, T
 from eventing.store import ConcurrencyConflict
 from services.wallet.checkout import StripeCheckout, StripeUnavailable
 from services.wallet.domain import (
@@ -39,22 +38,19 @@ from services.wallet.domain import (
     CHARGE_REFUNDED,
     CHECKOUT_COMPLETED,
     Account,
+    Checkout,
     CheckoutStarted,
+    Payment,
     PaymentReceived,
     RefundReport,
     SessionReport,
     ledger_entry,
 )
 from services.wallet.settings import WalletSettings
-from services.wallet.store import Accounts, Checkouts, OpenReservation, Payments, WalletReadModels
+from services.wallet.store import Accounts, OpenReservation, WalletReadModels
 
 log = get_logger(__name__)
 
-T = TypeVar("T")
-
-# Appends that lose a race reload and decide again; this many losses in a row is not a
-# race any more, so the message goes back to the broker.
-MAX_CONFLICTS = 20
 # Expired reservations released per sweep, and at once.
 SWEEP_BATCH = 500
 SWEEP_CONCURRENCY = 16
@@ -64,8 +60,8 @@ class WalletHandlers:
     def __init__(
         self,
         accounts: Accounts,
-        checkouts: Checkouts,
-        payments: Payments,
+        checkouts: Repository[Checkout],
+        payments: Repository[Payment],
         read_models: WalletReadModels,
         stripe: StripeCheckout,
         settings: WalletSettings,
@@ -107,19 +103,12 @@ class WalletHandlers:
     ) -> tuple[Account, T]:
         """Decide on the account as it stands and append what that produced; on a lost
         race, reload and decide again. Returns the account after the change."""
-        for attempt in range(MAX_CONFLICTS):
-            account = await self._accounts.load(user_id)
-            outcome = decide(account)
-            if not account.pending:
-                return account, outcome
-            try:
-                await self._accounts.save(account, cause=cause, correlation_id=correlation_id)
-            except ConcurrencyConflict:
-                # Spread the retries of writers that keep colliding on a busy account.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            return account, outcome
-        raise ConcurrencyConflict(Account.stream_name(user_id), account.version)
+        changed = await self._accounts.change(
+            user_id, decide, cause=cause, correlation_id=correlation_id
+        )
+        assert changed is not None  # an account is created on first use
+        account, outcome, _ = changed
+        return account, outcome
 
     # Accounts -------------------------------------------------------------------------
 
@@ -131,13 +120,14 @@ class WalletHandlers:
     async def get_balance(self, query: Message, _: Envelope) -> Reply:
         assert isinstance(query, GetBalance)
         # A user the wallet has not heard of (yet) simply has no credits.
-        account = await self._accounts.load(query.user_id)
+        account = await self._accounts.get_or_new(query.user_id)
         return Reply.ok(account.view())
 
     async def get_ledger(self, query: Message, _: Envelope) -> Reply:
         assert isinstance(query, GetLedger)
         history = await self._accounts.history(query.user_id)
-        account = Accounts.replay(query.user_id, history)
+        account = Account(query.user_id)
+        account.replay(history)
         pack_names = {pack.id: pack.name for pack in self._settings.credit_packs}
         entries = []
         balance = 0
@@ -193,7 +183,7 @@ class WalletHandlers:
             return Reply.fail(
                 ErrorCode.SERVICE_UNAVAILABLE, "payments are not available right now; try again"
             )
-        checkout = await self._checkouts.load(session.session_id)
+        checkout = await self._checkouts.get_or_new(session.session_id)
         checkout.start(
             CheckoutStarted(
                 session_id=session.session_id,
@@ -251,7 +241,7 @@ class WalletHandlers:
                 event_type=command.event_type,
             )
             return False
-        payment = await self._payments.load(report.session_id)
+        payment = await self._payments.get_or_new(report.session_id)
         if payment.received is None:
             received = await self._resolve_payment(report)
             if received is None:
@@ -267,7 +257,7 @@ class WalletHandlers:
             except ConcurrencyConflict:
                 # Another copy of the news (the other event type, a redelivery, another
                 # replica) recorded it first; its record stands.
-                payment = await self._payments.load(report.session_id)
+                payment = await self._payments.get_or_new(report.session_id)
         received = payment.received
         assert received is not None
         payment_intent = received.payment_intent or report.payment_intent

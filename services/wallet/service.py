@@ -8,11 +8,13 @@ import contextlib
 
 from eventing.clock import Clock, SystemClock
 from eventing.logs import get_logger
+from eventing.repository import Repository
 from eventing.service import ServiceRuntime
 from services.wallet.checkout import StripeCheckout
+from services.wallet.domain import Checkout, Payment
 from services.wallet.handlers import WalletHandlers
 from services.wallet.settings import WalletSettings
-from services.wallet.store import Accounts, Checkouts, Payments, WalletReadModels
+from services.wallet.store import Accounts, WalletReadModels
 
 log = get_logger(__name__)
 
@@ -32,8 +34,8 @@ class WalletService(ServiceRuntime):
         self.stripe = stripe or StripeCheckout(settings)
         self.handlers = WalletHandlers(
             self.accounts,
-            Checkouts(self.store),
-            Payments(self.store),
+            Repository(self.store, Checkout),
+            Repository(self.store, Payment),
             self.read_models,
             self.stripe,
             settings,

@@ -25,47 +25,16 @@ from contracts import Envelope
 from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
 from eventing.repository import Repository
 from eventing.store import EventStore
-from services.wallet.domain import Account, Checkout, Payment, PaymentReceived
+from services.wallet.domain import Account, PaymentReceived
 
 
 class Accounts(Repository[Account]):
     def __init__(self, store: EventStore) -> None:
         super().__init__(store, Account)
-        self._events = store
-
-    async def load(self, user_id: str) -> Account:
-        """The user's account as it stands; a fresh, unopened one when it has no events."""
-        return self.replay(user_id, await self.history(user_id))
 
     async def history(self, user_id: str) -> list[Envelope]:
         """The account's events in order, with when and why each happened."""
-        return await self._events.read(Account.stream_name(user_id))
-
-    @staticmethod
-    def replay(user_id: str, history: list[Envelope]) -> Account:
-        account = Account(user_id)
-        for envelope in history:
-            account.apply(envelope.message())
-            account.version = envelope.version or account.version + 1
-            if envelope.causation_id is not None:
-                account.causes.add(envelope.causation_id)
-        return account
-
-
-class Checkouts(Repository[Checkout]):
-    def __init__(self, store: EventStore) -> None:
-        super().__init__(store, Checkout)
-
-    async def load(self, session_id: str) -> Checkout:
-        return await self.get(session_id) or Checkout(session_id)
-
-
-class Payments(Repository[Payment]):
-    def __init__(self, store: EventStore) -> None:
-        super().__init__(store, Payment)
-
-    async def load(self, session_id: str) -> Payment:
-        return await self.get(session_id) or Payment(session_id)
+        return await self._store.read(Account.stream_name(user_id))
 
 
 @dataclass(frozen=True)
