@@ -69,12 +69,13 @@ class Envelope(BaseModel):
         cls,
         message: Message,
         *,
+        message_id: str | None = None,
         correlation_id: str | None = None,
         causation_id: str | None = None,
         occurred_at: datetime | None = None,
     ) -> Self:
         """Wrap a payload; a message with no correlation id starts a new conversation."""
-        message_id = new_id()
+        message_id = message_id or new_id()
         return cls(
             message_id=message_id,
             type=message.type,

@@ -15,7 +15,7 @@ from services.gateway.auth import Passwords, Tokens
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.middleware import RequestContext
-from services.gateway.realtime import VOTE_OUTCOME_KEYS, Sessions, vote_outcomes
+from services.gateway.realtime import Sessions, vote_outcomes
 from services.gateway.routes import admin, auth, credits, health, me, socket, votings, webhooks
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
@@ -59,7 +59,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime = ServiceRuntime("gateway", settings)
         runtime.serve()
         sessions = Sessions()
-        runtime.bus.consume_broadcast(vote_outcomes(sessions), VOTE_OUTCOME_KEYS)
+        outcomes = vote_outcomes(sessions)
+        runtime.bus.consume_broadcast(outcomes, [event.routing_key for event in outcomes])
         try:
             await runtime.start()
             users = Users(runtime.store, Passwords())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Request
+from pydantic import BaseModel
 
 from contracts import Envelope, ErrorCode, Message
 from eventing.bus import ServiceUnavailable
@@ -16,6 +17,8 @@ from services.gateway.middleware import correlation_id
 from services.gateway.realtime import Sessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,7 @@ class Gateway:
         A ``message_id`` derived from a client's idempotency key makes a retried request
         the same command to the service, which recognises it.
         """
-        envelope = Envelope.wrap(message, correlation_id=correlation_id)
-        if message_id is not None:
-            envelope = envelope.model_copy(update={"message_id": message_id})
+        envelope = Envelope.wrap(message, message_id=message_id, correlation_id=correlation_id)
         try:
             reply = await self.runtime.bus.request(service, envelope, timeout)
         except ServiceUnavailable:
@@ -55,6 +56,22 @@ class Gateway:
         if reply.error is not None:
             raise ApiError.from_reply(reply.error)
         return reply.result
+
+    async def ask_for(
+        self,
+        answer: type[M],
+        service: str,
+        message: Message,
+        correlation_id: str,
+        *,
+        message_id: str | None = None,
+        timeout: float | None = None,
+    ) -> M:
+        """:meth:`ask`, its result read as ``answer``."""
+        result = await self.ask(
+            service, message, correlation_id, message_id=message_id, timeout=timeout
+        )
+        return answer.model_validate(result)
 
 
 def running_gateway(request: Request) -> Gateway:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts import ErrorCode, ErrorInfo
-from eventing.bus import ServiceUnavailable
 
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_ERROR: 422,
@@ -145,14 +144,7 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     return error_response(status, code, message, headers=error.headers)
 
 
-async def _service_unavailable(_: Request, error: Exception) -> JSONResponse:
-    return error_response(
-        503, ErrorCode.SERVICE_UNAVAILABLE, "a service did not answer in time; try again"
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(ServiceUnavailable, _service_unavailable)

@@ -119,6 +119,3 @@ def vote_outcomes(sessions: Sessions) -> Mapping[type[Message], EventHandler]:
         )
 
     return {VoteCast: confirmed, VoteRejected: rejected}
-
-
-VOTE_OUTCOME_KEYS = [VoteCast.routing_key, VoteRejected.routing_key]

@@ -33,7 +33,8 @@ async def schedule_voting(
     body: ScheduleVotingRequest, admin: Admin, gateway: GatewayDep, cid: CorrelationId
 ) -> VotingTile:
     """Schedule a voting; times are ISO 8601 with a UTC offset."""
-    tile = await gateway.ask(
+    return await gateway.ask_for(
+        VotingTile,
         "voting",
         ScheduleVoting(
             title=body.title,
@@ -46,7 +47,6 @@ async def schedule_voting(
         ),
         cid,
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.patch(
@@ -68,7 +68,8 @@ async def reschedule_voting(
     cid: CorrelationId,
 ) -> VotingTile:
     """Move a voting's window (both times); only before it opens."""
-    tile = await gateway.ask(
+    return await gateway.ask_for(
+        VotingTile,
         "voting",
         RescheduleVoting(
             voting_id=voting_id,
@@ -78,7 +79,6 @@ async def reschedule_voting(
         ),
         cid,
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.post(
@@ -91,10 +91,9 @@ async def cancel_voting(
     voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
 ) -> VotingTile:
     """Cancel a voting; only before it opens."""
-    tile = await gateway.ask(
-        "voting", CancelVoting(voting_id=voting_id, requested_by=admin.user_id), cid
+    return await gateway.ask_for(
+        VotingTile, "voting", CancelVoting(voting_id=voting_id, requested_by=admin.user_id), cid
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.post(
@@ -107,10 +106,9 @@ async def close_voting(
     voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
 ) -> VotingTile:
     """Close an open voting now, before its closing time."""
-    tile = await gateway.ask(
-        "voting", CloseVoting(voting_id=voting_id, requested_by=admin.user_id), cid
+    return await gateway.ask_for(
+        VotingTile, "voting", CloseVoting(voting_id=voting_id, requested_by=admin.user_id), cid
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.post(
@@ -133,7 +131,8 @@ async def grant_credits(
     # really is a user.
     if await gateway.users.get(user_id) is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such user", {"user_id": user_id})
-    balance = await gateway.ask(
+    return await gateway.ask_for(
+        BalanceOut,
         "wallet",
         GrantCredits(
             user_id=user_id, amount=body.amount, reason=body.reason, granted_by=admin.user_id
@@ -141,4 +140,3 @@ async def grant_credits(
         cid,
         message_id=command_id(idempotency_key, "grant", admin.user_id, user_id),
     )
-    return BalanceOut.model_validate(balance)

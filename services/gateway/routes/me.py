@@ -48,9 +48,7 @@ async def profile(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationI
     """The caller's profile, with the credits their wallet holds: ``credits`` can be spent
     now, ``credits_reserved`` are held for paid votes still being confirmed."""
     user = await _user(gateway, principal.user_id)
-    balance = BalanceOut.model_validate(
-        await gateway.ask("wallet", GetBalance(user_id=user.id), cid)
-    )
+    balance = await gateway.ask_for(BalanceOut, "wallet", GetBalance(user_id=user.id), cid)
     return ProfileOut(
         id=user.id,
         email=user.email,
@@ -86,8 +84,7 @@ async def change_preferences(
 )
 async def ledger(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> LedgerOut:
     """Every change of the caller's credits, newest first, with its reason."""
-    history = await gateway.ask("wallet", GetLedger(user_id=principal.user_id), cid)
-    return LedgerOut.model_validate(history)
+    return await gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=principal.user_id), cid)
 
 
 @router.post(
@@ -110,7 +107,8 @@ async def checkout(
     """Start buying a credit pack: send the user's browser to ``checkout_url`` (Stripe
     Checkout). The credits arrive once Stripe reports the payment."""
     settings = gateway.settings
-    session = await gateway.ask(
+    return await gateway.ask_for(
+        CheckoutOut,
         "wallet",
         CreateCheckout(
             user_id=principal.user_id,
@@ -121,4 +119,3 @@ async def checkout(
         cid,
         message_id=command_id(idempotency_key, "checkout", principal.user_id, body.pack_id),
     )
-    return CheckoutOut.model_validate(session)

@@ -59,10 +59,9 @@ async def get_voting(
     voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
 ) -> VotingTile:
     """One voting as a tile (also a paid one the user hides: asked for by id, it is shown)."""
-    tile = await gateway.ask(
-        "voting", GetVoting(voting_id=voting_id, user_id=principal.user_id), cid
+    return await gateway.ask_for(
+        VotingTile, "voting", GetVoting(voting_id=voting_id, user_id=principal.user_id), cid
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.post(
@@ -78,10 +77,9 @@ async def register(
     voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
 ) -> VotingTile:
     """Take part in a voting (an RSVP). Registering again changes nothing."""
-    tile = await gateway.ask(
-        "voting", RegisterVoter(voting_id=voting_id, user_id=principal.user_id), cid
+    return await gateway.ask_for(
+        VotingTile, "voting", RegisterVoter(voting_id=voting_id, user_id=principal.user_id), cid
     )
-    return VotingTile.model_validate(tile)
 
 
 @router.post(
@@ -128,7 +126,8 @@ async def cast_vote(
     Send an ``Idempotency-Key`` to retry safely: a retry with the same key (after a
     timeout, say) is answered with the same vote instead of ALREADY_VOTED.
     """
-    result = await gateway.ask(
+    vote = await gateway.ask_for(
+        VoteOut,
         "voting",
         CastVote(voting_id=voting_id, user_id=principal.user_id, option_id=body.option_id),
         cid,
@@ -136,7 +135,6 @@ async def cast_vote(
         message_id=command_id(idempotency_key, "vote", principal.user_id, voting_id),
         timeout=gateway.settings.cast_vote_timeout_seconds,
     )
-    vote = VoteOut.model_validate(result)
     if vote.status == "pending":
         response.status_code = status.HTTP_202_ACCEPTED
         response.headers["Location"] = request.app.url_path_for(
@@ -156,10 +154,9 @@ async def my_vote(
     voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
 ) -> VoteOut:
     """The caller's vote in a voting: confirmed, pending or rejected; 404 when none."""
-    result = await gateway.ask(
-        "voting", GetMyVote(voting_id=voting_id, user_id=principal.user_id), cid
+    return await gateway.ask_for(
+        VoteOut, "voting", GetMyVote(voting_id=voting_id, user_id=principal.user_id), cid
     )
-    return VoteOut.model_validate(result)
 
 
 @router.get(
@@ -176,7 +173,6 @@ async def results(
 ) -> ResultsOut:
     """Votes counted per option: for administrators at any time, for everyone once the
     voting has closed (403 before)."""
-    result = await gateway.ask(
-        "voting", GetResults(voting_id=voting_id, is_admin=principal.is_admin), cid
+    return await gateway.ask_for(
+        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=principal.is_admin), cid
     )
-    return ResultsOut.model_validate(result)
