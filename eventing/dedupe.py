@@ -42,14 +42,14 @@ class ProcessedMessages:
     def _key(self, message_id: str) -> str:
         return f"{self._consumer}:{message_id}"
 
-    async def _claim(self, key: str) -> bool:
-        """True when this caller now holds the message; False when it is already done."""
+    async def _claim(self, key: str) -> datetime | None:
+        """When this caller claimed the message; None when it is already done."""
         deadline = time.monotonic() + self._stale_after.total_seconds() + 5
         while True:
             now = datetime.now(UTC)
             try:
                 await self._processed.insert_one({"_id": key, "done": False, "claimed_at": now})
-                return True
+                return now
             except DuplicateKeyError:
                 pass
             # Filters on _id alone: the one filter every MongoDB-wire server indexes.
@@ -57,19 +57,25 @@ class ProcessedMessages:
             if existing is None:
                 continue  # released meanwhile: claim it again
             if existing["done"]:
-                return False
+                return None
             claimed_at = existing["claimed_at"].replace(tzinfo=UTC)  # naive on some clients
             if claimed_at < now - self._stale_after:
-                await self._processed.update_one({"_id": key}, {"$set": {"claimed_at": now}})
-                log.warning("taking over a message whose consumer stopped mid-way", key=key)
-                return True
+                # Only from the claim seen here: another consumer may be taking it over too.
+                taken = await self._processed.update_one(
+                    {"_id": key, "claimed_at": existing["claimed_at"]},
+                    {"$set": {"claimed_at": now}},
+                )
+                if taken.modified_count:
+                    log.warning("taking over a message whose consumer stopped mid-way", key=key)
+                    return now
+                continue
             if time.monotonic() > deadline:
                 raise TimeoutError(f"message {key} stayed claimed by another consumer")
             await asyncio.sleep(0.05)
 
-    async def _release(self, key: str) -> None:
-        # Only the claim's holder releases it, and only before marking it done.
-        await self._processed.delete_one({"_id": key})
+    async def _release(self, key: str, claimed_at: datetime) -> None:
+        # Only this claim: another consumer may have taken the message over meanwhile.
+        await self._processed.delete_one({"_id": key, "claimed_at": claimed_at})
 
     async def _done(self, key: str) -> None:
         await self._processed.update_one(
@@ -81,14 +87,15 @@ class ProcessedMessages:
 
         async def process(event: Message, envelope: Envelope) -> None:
             key = self._key(envelope.message_id)
-            if not await self._claim(key):
+            claimed_at = await self._claim(key)
+            if claimed_at is None:
                 log.info("skipping a message already processed", message_id=envelope.message_id)
                 return
             try:
                 await handler(event, envelope)
             except Exception:
                 # Let the redelivery run the handler again at once.
-                await self._release(key)
+                await self._release(key, claimed_at)
                 raise
             await self._done(key)
 

@@ -14,6 +14,8 @@ from eventing.store import EventStore
 
 Document = dict[str, Any]
 
+SHOW_ATTEMPTS = 10
+
 
 async def stored_version(collection: AsyncCollection[Document], document_id: str) -> int:
     """The stream version a read-model document shows; 0 when there is none."""
@@ -27,9 +29,10 @@ async def write_versioned(
     """Write the document as of ``version`` unless it already shows that version or a newer
     one.
 
-    Both steps filter on ``_id`` alone, the one filter every MongoDB-wire server answers
-    from an index. The check and the write are two steps, so a slower writer can still land
-    an older state; callers that must converge read the version back (``stored_version``).
+    Both steps filter on ``_id`` alone, the cheapest filter on every MongoDB-wire server
+    (see :mod:`eventing.store`). The check and the write are two steps, so a slower
+    writer can still land an older state; callers that must converge read the version
+    back (``stored_version``).
     """
     if await stored_version(collection, document_id) >= version:
         return
@@ -46,7 +49,6 @@ async def show_newest(
     aggregate: A,
     write: Callable[[A], Awaitable[None]],
     shown: Callable[[str], Awaitable[int]],
-    attempts: int = 10,
 ) -> bool:
     """Write the aggregate's read model until it shows the newest state of its stream.
 
@@ -54,11 +56,12 @@ async def show_newest(
     atomic with its write, so an older state written at the same time can land over a
     newer one. Whoever wrote last sees the stream ahead of the read model and writes the
     newest state again. ``shown`` gives the version a read model shows. False when the
-    read model still lags after ``attempts`` rounds.
+    read model still lags after a few rounds.
     """
-    for _ in range(attempts):
+    for _ in range(SHOW_ATTEMPTS):
         await write(aggregate)
-        if await shown(aggregate.id) >= await store.version(aggregate.stream):
+        newest = not await store.has_commit_at(aggregate.stream, aggregate.version + 1)
+        if newest and await shown(aggregate.id) >= aggregate.version:
             return True
         aggregate = await repository.get(aggregate.id) or aggregate
     return False

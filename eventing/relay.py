@@ -2,7 +2,8 @@
 
 Private events (no routing key) are marked without being published. Publishing happens
 before marking, so a crash in between publishes the commit again (at-least-once);
-consumers deduplicate by message id. Each process publishes its own appends; only the
+consumers are idempotent (an aggregate knows the messages that caused its events, a read
+model the version it shows). Each process publishes its own appends; only the
 replica holding the relay lease sweeps for commits a dead process left behind (on a
 server whose conditional updates are not atomic, FerretDB, two may overlap for a moment:
 that only publishes some events twice, which consumers deduplicate).
@@ -18,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -44,11 +44,10 @@ class Lease:
         """Take or renew the lease; False while another owner holds it."""
         now = datetime.now(UTC)
         try:
-            await self._leases.find_one_and_update(
+            await self._leases.update_one(
                 {"_id": self._name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "expires_at": now + self._ttl}},
                 upsert=True,
-                return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError:
             return False
@@ -120,7 +119,7 @@ class OutboxRelay:
         # Streams are independent, so they publish concurrently (confirms overlap);
         # within one stream, events go out in their order.
         by_stream: dict[str, list[Envelope]] = defaultdict(list)
-        for commit in commits:
+        for commit in sorted(commits, key=lambda commit: commit.version):
             by_stream[commit.stream].extend(e for e in commit.events if e.is_public)
 
         async def publish_stream(events: list[Envelope]) -> None:

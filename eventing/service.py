@@ -116,13 +116,14 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._stopping = True
-        with contextlib.suppress(Exception):
-            # What this process appended goes out now rather than at the next sweep.
-            await asyncio.wait_for(self.relay.flush(), FLUSH_SECONDS)
         if self._relay_task is not None:
             self._relay_task.cancel()
             # wait, not await: a relay that died of an error must not keep the rest running.
             await asyncio.wait([self._relay_task])
+        with contextlib.suppress(Exception):
+            # What this process appended goes out now, in order, rather than at the next
+            # sweep (the relay's cancelled batch is back at the head of its queue).
+            await asyncio.wait_for(self.relay.flush(), FLUSH_SECONDS)
         await self.bus.stop()
         await self.mongo.close()
         # Last, so that probes during the shutdown see it as alive and not ready.

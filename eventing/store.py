@@ -6,8 +6,8 @@ atomic without transactions and turns a concurrent append at the same expected v
 into a clean :class:`ConcurrencyConflict`.
 
 Every read is a lookup by ``_id``: a stream is read commit by commit, each naming the
-next. That is the one query every MongoDB-wire server answers from an index (FerretDB's
-SQLite backend answers any other filter by scanning the whole collection).
+next. MongoDB answers it from its index; FerretDB (v1) pushes only this filter down to
+its backend, but then scans the table, so commits are spread over several collections.
 
 The ``published`` flag is the outbox: :mod:`eventing.relay` publishes the commits of its
 own process as they are appended, and sweeps for commits whose flag stayed false.
@@ -19,7 +19,7 @@ import asyncio
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -120,7 +120,6 @@ class EventStore:
             "version": first,
             "events": [event.model_dump(mode="json") for event in positioned],
             "published": False,
-            "committed_at": datetime.now(UTC),
         }
         try:
             await self._commits(stream).insert_one(document)
@@ -148,6 +147,14 @@ class EventStore:
             for event in Commit.from_document(document).events
         ]
 
+    async def has_commit_at(self, stream: str, version: int) -> bool:
+        """Whether a commit starts at ``version``: after a commit ending at V, the stream
+        has moved on exactly when one starts at V + 1."""
+        found = await self._commits(stream).find_one(
+            {"_id": commit_id(stream, version)}, {"_id": 1}
+        )
+        return found is not None
+
     async def version(self, stream: str) -> int:
         """The stream's current version: 0 when it has no events."""
         return sum(len(document["events"]) for document in await self._documents(stream))
@@ -158,7 +165,8 @@ class EventStore:
         """The oldest commits not published yet (of those committed before a moment)."""
         query: dict[str, Any] = {"published": False}
         if committed_before is not None:
-            query["committed_at"] = {"$lt": committed_before}
+            # A position is an ObjectId: it carries the moment of its append.
+            query["position"] = {"$lt": ObjectId.from_datetime(committed_before)}
         found = [
             document
             for commits in self._buckets
@@ -178,21 +186,33 @@ class EventStore:
             )
         )
 
-    async def replay(self, batch_size: int = 1000) -> AsyncIterator[Commit]:
-        """Every commit in append order (for rebuilding projections)."""
-        # Merged from the buckets by position; each bucket is read in position order.
-        cursors = [
-            commits.find({}, sort=[("position", 1)], batch_size=batch_size)
-            for commits in self._buckets
-        ]
+    async def replay(self) -> AsyncIterator[Commit]:
+        """Every commit, each stream's in order (for rebuilding projections)."""
+        # Merged from the buckets by position. Positions made by two processes in the same
+        # second need not follow the appends, so a commit waits for its stream's previous one.
+        cursors = [commits.find({}, sort=[("position", 1)]) for commits in self._buckets]
         heads: dict[int, dict[str, Any]] = {}
         for n, cursor in enumerate(cursors):
             if (document := await anext(cursor, None)) is not None:
                 heads[n] = document
+        next_version: dict[str, int] = {}
+        waiting: dict[tuple[str, int], Commit] = {}
         while heads:
             n = min(heads, key=lambda k: heads[k]["position"])
-            yield Commit.from_document(heads[n])
+            commit = Commit.from_document(heads[n])
             if (document := await anext(cursors[n], None)) is not None:
                 heads[n] = document
             else:
                 del heads[n]
+            first = commit.version - len(commit.events) + 1
+            if first != next_version.get(commit.stream, 1):
+                waiting[(commit.stream, first)] = commit
+                continue
+            ready: Commit | None = commit
+            while ready is not None:
+                yield ready
+                next_version[ready.stream] = ready.version + 1
+                ready = waiting.pop((ready.stream, ready.version + 1), None)
+        # Only a stream with a gap leaves commits waiting; they are not kept from a rebuild.
+        for left in sorted(waiting.values(), key=lambda c: (c.stream, c.version)):
+            yield left

@@ -86,7 +86,7 @@ class Users:
         claim = await self._claims.get(email)
         if claim is None or not claim.may_be_abandoned(self._clock.now()):
             raise _email_taken()
-        if await self._store.version(User.stream_name(claim.user_id)) > 0:
+        if await self._store.has_commit_at(User.stream_name(claim.user_id), 1):
             raise _email_taken()
         return claim.user_id
 
