@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,12 +17,14 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 15.0, interval: float = 0.05
+    probe: Callable[[], Awaitable[T] | T], *, timeout: float = 15.0, interval: float = 0.05
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with its last value."""
+    """Poll ``probe`` (a function, or a coroutine function) until it returns something
+    truthy; fail with its last value."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await probe()
+        answer = probe()
+        value: T = await answer if inspect.isawaitable(answer) else answer
         if value:
             return value
         if time.monotonic() > deadline:

@@ -82,6 +82,9 @@ class RecentVotings:
     def forget(self, voting_id: str) -> None:
         self._entries.pop(voting_id, None)
 
+    def __contains__(self, voting_id: object) -> bool:
+        return voting_id in self._entries
+
 
 class VotingHandlers:
     def __init__(
@@ -93,7 +96,7 @@ class VotingHandlers:
     ) -> None:
         self._store = store
         self._votings = Repository(store, Voting)
-        self._recent = RecentVotings(self._votings, settings.voting_cache_seconds)
+        self.recent = RecentVotings(self._votings, settings.voting_cache_seconds)
         self._votes = Repository(store, Vote)
         self._registrations = Repository(store, Registration)
         self._calendars = Repository(store, Calendar)
@@ -146,7 +149,7 @@ class VotingHandlers:
 
     async def forget_voting(self, event: Message, _: Envelope) -> None:
         assert isinstance(event, _VOTING_CHANGES)
-        self._recent.forget(event.voting_id)
+        self.recent.forget(event.voting_id)
 
     # Saving -------------------------------------------------------------------------
 
@@ -163,7 +166,7 @@ class VotingHandlers:
     async def _saved(self, aggregate: Aggregate) -> None:
         if isinstance(aggregate, Voting):
             # This process's votes see the change at once; others when its broadcast comes.
-            self._recent.forget(aggregate.id)
+            self.recent.forget(aggregate.id)
         await self._read_models.write(aggregate)
 
     async def _change(
@@ -308,7 +311,7 @@ class VotingHandlers:
 
     async def cast_vote(self, command: Message, envelope: Envelope) -> Reply:
         assert isinstance(command, CastVote)
-        voting = await self._recent.get(command.voting_id)
+        voting = await self.recent.get(command.voting_id)
         if voting is None:
             return _not_found(command.voting_id)
         key = Vote.key(voting.id, command.user_id)

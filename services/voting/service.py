@@ -14,9 +14,11 @@ class VotingService(ServiceRuntime):
         settings = settings or VotingSettings()
         super().__init__("voting", settings)
         self.read_models = VotingReadModels(self.db, self.store)
-        handlers = VotingHandlers(self.store, self.read_models, clock or SystemClock(), settings)
-        self.serve(commands=handlers.commands(), events=handlers.events())
-        broadcasts = handlers.broadcasts()
+        self.handlers = VotingHandlers(
+            self.store, self.read_models, clock or SystemClock(), settings
+        )
+        self.serve(commands=self.handlers.commands(), events=self.handlers.events())
+        broadcasts = self.handlers.broadcasts()
         self.bus.consume_broadcast(broadcasts, [event.routing_key for event in broadcasts])
 
     async def start(self) -> None:

@@ -99,3 +99,11 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
     response = await client.post("/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def own_system(servers: Servers, tmp_path: Path) -> Iterator[RunningSystem]:
+    """A system of its own, for a test that breaks things."""
+    running = start_system(servers, tmp_path)
+    yield running
+    stop_system(running, servers)

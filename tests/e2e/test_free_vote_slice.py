@@ -91,18 +91,14 @@ async def test_a_user_votes_once_inside_the_window(
     try:
         store = EventStore(client[f"{running.namespace}_voting"])
 
-        async def recorded() -> list[str]:
-            return [e.type for e in await store.read(f"voting-{voting['id']}")]
+        async def recorded() -> list[str] | None:
+            types = [e.type for e in await store.read(f"voting-{voting['id']}")]
+            return types if len(types) == 3 else None
 
-        types = await eventually(lambda: _when(recorded(), lambda t: len(t) == 3), timeout=10)
+        types = await eventually(recorded, timeout=10)
         assert types == ["voting.VotingScheduled", "voting.VotingOpened", "voting.VotingClosed"]
     finally:
         await client.close()
-
-
-async def _when(values, condition):  # type: ignore[no-untyped-def]
-    result = await values
-    return result if condition(result) else None
 
 
 async def test_bad_input_is_refused_with_a_clear_error_and_changes_nothing(

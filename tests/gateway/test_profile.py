@@ -161,7 +161,7 @@ async def test_preferences_change_persists_and_is_announced(
         assert response.json() == {"reminders": True, "updates": True, "show_paid": False}
 
         # The defaults at signup, then the change, with all three values.
-        await eventually(lambda: _true(len(announced) == 2))
+        await eventually(lambda: len(announced) == 2)
     finally:
         await notifier.stop()
 
@@ -203,7 +203,3 @@ async def test_preferences_are_booleans_and_nothing_else(
 
     assert response.status_code == 422
     assert error_of(response)["code"] == "VALIDATION_ERROR"
-
-
-async def _true(value: bool) -> bool:
-    return value

@@ -19,6 +19,7 @@ from contracts.voting import VoteCast, VoteRejected
 from services.gateway.realtime import Connected, Sessions, VoteConfirmedPush
 from services.gateway.settings import GatewaySettings
 from tests.gateway.support import JWT_SECRET, publisher, running, serving, user_token
+from tests.support import eventually
 
 # Long enough for a push to cross the broker; what must not arrive is waited for this long.
 QUIET_SECONDS = 1.0
@@ -168,10 +169,7 @@ async def test_a_closed_socket_is_forgotten(app: FastAPI, server: str) -> None:
     assert len(sessions) == 1
     await socket.close()
 
-    for _ in range(100):
-        if len(sessions) == 0:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(sessions) == 0, timeout=5)
     assert len(sessions) == 0
 
 

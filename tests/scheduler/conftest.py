@@ -118,10 +118,6 @@ async def running(runtime: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
         await runtime.stop()
 
 
-async def probe(condition: object) -> object:
-    return condition
-
-
 async def timer_states(scheduler: SchedulerService, voting_id: str) -> dict[str, str]:
     """Each of the voting's timers by id, with its state."""
     return {t["_id"]: t["state"] for t in await scheduler.timers.of_voting(voting_id)}

@@ -37,7 +37,6 @@ from tests.scheduler.conftest import (
     VotingStandIn,
     handled_so_far,
     pending,
-    probe,
     quiet,
     running,
     stream_types,
@@ -66,14 +65,14 @@ async def test_a_rescheduled_voting_fires_once_at_its_new_times_never_at_its_old
     assert voting.received == []
 
     clock.advance(0.5 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
     opened = voting.of(OPEN, "v1")[0]
     assert opened.message() == VotingOpenTimeReached(voting_id="v1", due_at=T0 + 3 * MINUTE)
     # The moved timer continues the conversation of the change that moved it.
     assert opened.causation_id == moved.message_id
 
     clock.advance(2 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
     closed = voting.of(CLOSE, "v1")[0]
     assert closed.message() == VotingCloseTimeReached(voting_id="v1", due_at=T0 + 5 * MINUTE)
     await quiet()
@@ -100,7 +99,7 @@ async def test_moved_away_and_back_to_its_first_time_a_timer_fires_once_then(
     assert await pending(scheduler, "v1") == {"v1:open@3", "v1:close@3"}
 
     clock.advance(30 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
     await quiet()
     assert len(voting.received) == 2
     assert voting.of(OPEN, "v1")[0].message() == VotingOpenTimeReached(
@@ -129,7 +128,7 @@ async def test_closing_early_drops_the_pending_close_timer(
     await voting.schedule("v1", T0 + 1 * MINUTE, T0 + 10 * MINUTE)
     await timers_stored(scheduler, "v1")
     clock.advance(1 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
 
     # Version 2 is the voting's VotingOpened, which the scheduler does not listen to.
     await voting.close("v1", 3, at=clock.now())
@@ -182,7 +181,7 @@ async def test_changes_arriving_out_of_order_leave_the_newest_ones_timers(
 
     clock.advance(10 * MINUTE)
     expected = {(kind, v): 1 for v in ("moved", "twice") for kind in (OPEN, CLOSE)}
-    await eventually(lambda: probe(voting.has(expected)))
+    await eventually(lambda: voting.has(expected))
     await quiet()
     assert voting.has(expected)
     due = {(e.type, e.payload["voting_id"]): e.message() for e in voting.received}
@@ -210,13 +209,13 @@ async def test_redelivered_changes_leave_exactly_the_newest_timers(
     assert {state for timer, state in states.items() if timer.endswith("@1")} <= {DROPPED}
 
     clock.advance(3 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
     # Redelivered after its timer fired: the fired timer stays fired, nothing fires again.
     await voting.publish(moved)
     await voting.publish(scheduled)
     await handled_so_far(scheduler, voting)
     clock.advance(1 * MINUTE)
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
     await quiet()
     assert len(voting.received) == 2
     for kind in TimerKind:
@@ -304,7 +303,7 @@ async def test_firing_and_dropping_the_same_timers_at_once_settle_each_one_way(
         fired, dropped = outcomes[: len(opens)], outcomes[len(opens) :]
         # Exactly one of firing and dropping took each timer.
         assert all(f != d for f, d in zip(fired, dropped, strict=True))
-        await eventually(lambda: probe(len(voting.received) == sum(fired)))
+        await eventually(lambda: len(voting.received) == sum(fired))
         await quiet()
         assert len(voting.received) == sum(fired)
         for timer, was_fired in zip(opens, fired, strict=True):

@@ -18,7 +18,6 @@ from tests.scheduler.conftest import (
     CountingScheduler,
     VotingStandIn,
     handled_so_far,
-    probe,
     quiet,
     running,
     timer_states,
@@ -39,7 +38,7 @@ async def test_open_and_close_fire_when_their_times_come(
     assert voting.received == []
 
     clock.advance(timedelta(seconds=0.1))
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
     opened = voting.received[0]
     assert opened.message() == VotingOpenTimeReached(voting_id="v1", due_at=opens_at)
     assert opened.occurred_at == opens_at
@@ -51,7 +50,7 @@ async def test_open_and_close_fire_when_their_times_come(
     assert voting.has({(OPEN, "v1"): 1})
 
     clock.advance(timedelta(minutes=1))
-    await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1})))
+    await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
     closed = voting.received[-1]
     assert closed.message() == VotingCloseTimeReached(voting_id="v1", due_at=closes_at)
 
@@ -85,7 +84,7 @@ async def test_two_schedulers_racing_fire_every_timer_once(
         )
 
         expected = {(kind, v): 1 for v in votings for kind in (OPEN, CLOSE)}
-        await eventually(lambda: probe(voting.has(expected)))
+        await eventually(lambda: voting.has(expected))
         await quiet()
         assert voting.has(expected)
         assert len(voting.received) == len(expected)
@@ -125,7 +124,7 @@ async def test_a_timer_whose_lease_ran_out_mid_fire_is_not_fired_again(
         assert await other.fire(taken_over) is True
         assert await slow.fire(claimed) is False
 
-        await eventually(lambda: probe(voting.has({(OPEN, "v1"): 1})))
+        await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
         await quiet()
         assert len(voting.received) == 1
         assert len(await scheduler.store.read(claimed.stream)) == 1
@@ -147,7 +146,7 @@ async def test_timers_missed_during_downtime_fire_at_once_on_start(
 
     async with running(SchedulerService(scheduler_settings, clock)):
         expected = {(kind, v): 1 for v in ("v1", "v2") for kind in (OPEN, CLOSE)}
-        await eventually(lambda: probe(voting.has(expected)), timeout=5)
+        await eventually(lambda: voting.has(expected), timeout=5)
     late = {(e.type, e.payload["voting_id"]): e for e in voting.received}
     assert late[(OPEN, "v1")].message() == VotingOpenTimeReached(
         voting_id="v1", due_at=T0 + timedelta(minutes=1)
@@ -171,7 +170,7 @@ async def test_a_redelivered_schedule_neither_duplicates_timers_nor_fires_them_a
     }
 
     clock.advance(timedelta(minutes=1))
-    await eventually(lambda: probe(voting.seen()[(OPEN, "v1")] == 1))
+    await eventually(lambda: voting.seen()[(OPEN, "v1")] == 1)
 
     # Delivered again after the open timer fired: it must not fire a second time.
     await voting.publish(scheduled)
@@ -184,6 +183,6 @@ async def test_a_redelivered_schedule_neither_duplicates_timers_nor_fires_them_a
     }
 
     clock.advance(timedelta(minutes=1))
-    await eventually(lambda: probe(voting.seen()[(CLOSE, "v1")] == 1))
+    await eventually(lambda: voting.seen()[(CLOSE, "v1")] == 1)
     await quiet()
     assert voting.seen()[(OPEN, "v1")] == 1 and voting.seen()[(CLOSE, "v1")] == 1

@@ -163,7 +163,9 @@ async def test_closing_early_stops_votes_on_every_replica_at_once(voting: Voting
             assert cast.error is None
         closed = await voting.ask(CloseVoting(voting_id=tile["id"], requested_by="admin"))
         assert closed.error is None
-        await asyncio.sleep(0.2)  # the broadcast of the close reaches every process
+        # The broadcast of the close reaches every process.
+        processes = [voting.runtime, *replicas]
+        await eventually(lambda: all(tile["id"] not in p.handlers.recent for p in processes))
         for n in range(12, 24):
             late = await voting.ask(
                 CastVote(voting_id=tile["id"], user_id=f"u{n}", option_id=option)
