@@ -158,8 +158,11 @@ class OutboxRelay:
                 if self._appended:
                     continue
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel
+                # that arrives as the wake-up does, and the stopping process waits forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(next_sweep - loop.time(), 0))
+                    async with asyncio.timeout(max(next_sweep - loop.time(), 0)):
+                        await self._wake.wait()
         finally:
             with contextlib.suppress(Exception):
                 await self._lease.release()

@@ -116,14 +116,20 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         self._stopping = True
+        relay_stopped = True
         if self._relay_task is not None:
             self._relay_task.cancel()
             # wait, not await: a relay that died of an error must not keep the rest running.
-            await asyncio.wait([self._relay_task])
+            done, _ = await asyncio.wait([self._relay_task], timeout=FLUSH_SECONDS)
+            relay_stopped = bool(done)
+            if not relay_stopped:
+                log.error("outbox relay did not stop when cancelled; stopping without it")
         with contextlib.suppress(Exception):
             # What this process appended goes out now, in order, rather than at the next
             # sweep (the relay's cancelled batch is back at the head of its queue).
-            await asyncio.wait_for(self.relay.flush(), FLUSH_SECONDS)
+            if relay_stopped:
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await self.relay.flush()
         await self.bus.stop()
         await self.mongo.close()
         # Last, so that probes during the shutdown see it as alive and not ready.

@@ -102,6 +102,31 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         await consumer.stop()
 
 
+async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
+    gateway: ServiceRuntime,
+) -> None:
+    # A stopping process cancels its relay; a commit appended in the same moment wakes the
+    # relay too. Whichever step of the wake-up the cancel meets, the relay must end, or
+    # the process never finishes stopping.
+    published: list[str] = []
+
+    async def publish(event: Envelope) -> None:
+        published.append(event.message_id)
+
+    for spins in range(8):
+        relay = OutboxRelay(
+            gateway.store, publish, gateway.relay._lease, sweep_seconds=3600, grace_seconds=3600
+        )
+        running = asyncio.create_task(relay.run())
+        await asyncio.sleep(0.3)  # past its first sweep, the relay waits for a commit
+        await gateway.store.append(f"user-s{spins}", 0, [user_registered(spins)])
+        for _ in range(spins):
+            await asyncio.sleep(0)
+        running.cancel()
+        done, _ = await asyncio.wait([running], timeout=5)
+        assert done, f"the relay went on running when cancelled {spins} loop turns after a commit"
+
+
 class _StoreDyingOnMark:
     def __init__(self, store: Any, mark: Any) -> None:
         self._store = store
