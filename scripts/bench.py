@@ -626,7 +626,7 @@ class CpuMeter:
             name = process.info["name"] or ""
             if name == "beam.smp":
                 groups.setdefault("rabbitmq", []).append(process)
-            elif name == "ferretdb":
+            elif name.startswith("ferretdb"):
                 groups.setdefault("ferretdb", []).append(process)
             elif name.startswith("postgres"):
                 groups.setdefault("postgresql", []).append(process)

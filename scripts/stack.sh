@@ -11,6 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${LIVEVOTE_STACK_DIR:-$ROOT/.stack}"
 TOOLS="${LIVEVOTE_TOOLS_DIR:-$HOME/.local/share/livevote/bin}"
 FERRETDB_VERSION="v1.24.2"
+# The build carries one fix (see install_ferretdb); a new name makes old builds rebuild.
+FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-index"
 RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
 MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
 STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
@@ -57,7 +59,7 @@ install_rabbitmq() {
 }
 
 install_ferretdb() {
-  [ -x "$TOOLS/ferretdb" ] && return
+  [ -x "$FERRETDB" ] && return
   log "building FerretDB $FERRETDB_VERSION from the Go module proxy"
   local work; work=$(mktemp -d)
   local dir
@@ -65,7 +67,15 @@ install_ferretdb() {
   cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
   # The release build stamps its version from a generated file that the module zip lacks.
   echo "$FERRETDB_VERSION" > "$work/src/build/version/version.txt"
-  (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$TOOLS/ferretdb" ./cmd/ferretdb)
+  # FerretDB v1's SQLite backend filters on `_id` as `->'$._id'` but indexes `->"_id"`;
+  # SQLite matches index expressions by their text, so every `_id` lookup, update and
+  # delete scanned the whole table (FerretDB#4646, fixed only in v2). Writing the filter
+  # as the index writes it makes them index seeks; what they return is unchanged.
+  local metadata="$work/src/internal/backends/sqlite/metadata/metadata.go"
+  sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
+  grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata" \
+    || { log "the FerretDB _id index fix no longer applies to $FERRETDB_VERSION"; exit 1; }
+  (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$FERRETDB" ./cmd/ferretdb)
   rm -rf "$work"
 }
 
@@ -111,7 +121,7 @@ start_ferretdb() {
   if port_open "$MONGODB_PORT"; then log "a MongoDB-wire server already answers on $MONGODB_PORT"; return; fi
   mkdir -p "$STATE/ferretdb/data" "$STATE/run"
   log "starting FerretDB on 127.0.0.1:$MONGODB_PORT"
-  nohup "$TOOLS/ferretdb" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
+  nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
     --state-dir="$STATE/ferretdb" --listen-addr="127.0.0.1:$MONGODB_PORT" \
     --debug-addr=- --telemetry=disable --log-level=WARN >"$STATE/ferretdb/ferretdb.log" 2>&1 &
   echo $! > "$STATE/run/ferretdb.started"
