@@ -30,9 +30,9 @@ from faststream.rabbit import (
     QueueType,
     RabbitBroker,
     RabbitExchange,
-    RabbitMessage,
     RabbitQueue,
 )
+from faststream.rabbit.message import RabbitMessage
 from pydantic import ValidationError
 
 from contracts import Envelope, ErrorCode, Message, Reply
@@ -80,6 +80,9 @@ class Bus:
             reconnect_interval=1.0,
             app_id=service,
             graceful_timeout=10.0,
+            # Handlers take the message as received (see _as_received) and parse it
+            # themselves, so FastStream's dependency injection has nothing to do.
+            apply_types=False,
             # FastStream's own lines go through our structured logs; a line per message
             # consumed is debug detail.
             logger=logging.getLogger("faststream"),
@@ -227,7 +230,9 @@ class Bus:
         """Answer commands and queries on this service's command queue."""
         by_type = {cls.type: handler for cls, handler in handlers.items()}
 
-        @self.broker.subscriber(self.queue(command_queue(self.service)), no_reply=True)
+        @self.broker.subscriber(
+            self.queue(command_queue(self.service)), no_reply=True, decoder=_as_received
+        )
         async def on_command(message: RabbitMessage) -> None:
             # Replies are sent by hand: a reply that cannot be delivered must not requeue
             # the command and run it again.
@@ -261,7 +266,9 @@ class Bus:
         """
         by_type = {cls.type: handler for cls, handler in handlers.items()}
 
-        @self.broker.subscriber(self.queue(event_queue(self.service)), no_reply=True)
+        @self.broker.subscriber(
+            self.queue(event_queue(self.service)), no_reply=True, decoder=_as_received
+        )
         async def on_event(message: RabbitMessage) -> None:
             envelope = await _parse(message)
             if envelope is None:
@@ -289,13 +296,24 @@ class Bus:
         )
         self._broadcast_bindings.extend((queue, key) for key in routing_keys)
 
-        @self.broker.subscriber(queue, no_reply=True, ack_policy=AckPolicy.ACK_FIRST)
+        @self.broker.subscriber(
+            queue, no_reply=True, ack_policy=AckPolicy.ACK_FIRST, decoder=_as_received
+        )
         async def on_broadcast(message: RabbitMessage) -> None:
             envelope = await _parse(message)
             handler = by_type.get(envelope.type) if envelope is not None else None
             if envelope is not None and handler is not None:
                 with correlation(envelope.correlation_id, message_type=envelope.type):
                     await handler(envelope.message(), envelope)
+
+
+async def _as_received(message: RabbitMessage) -> RabbitMessage:
+    """The decoder of every subscriber: the message itself, not its decoded body.
+
+    Injecting the message through FastStream's context instead costs a thread-pool round
+    trip per message (its context lookup is synchronous), about 0.35 ms of CPU each.
+    """
+    return message
 
 
 async def _parse(message: RabbitMessage) -> Envelope | None:
