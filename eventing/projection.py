@@ -29,11 +29,17 @@ async def write_versioned(
     """Write the document as of ``version`` unless it already shows that version or a newer
     one.
 
-    Both steps filter on ``_id`` alone, the cheapest filter on every MongoDB-wire server
+    Every step filters on ``_id`` alone, the cheapest filter on every MongoDB-wire server
     (see :mod:`eventing.store`). The check and the write are two steps, so a slower
     writer can still land an older state; callers that must converge read the version
     back (``stored_version``).
     """
+    if version == 1:
+        # A stream's first version, in one round trip: a document that exists already
+        # shows version 1 or newer.
+        with contextlib.suppress(DuplicateKeyError):
+            await collection.insert_one({"_id": document_id, **fields, "version": version})
+        return
     if await stored_version(collection, document_id) >= version:
         return
     # Two writers inserting the same new document at once: the other one's is as good.
