@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -18,11 +20,23 @@ T = TypeVar("T")
 # a race any more.
 CHANGE_ATTEMPTS = 20
 
+# How many aggregates a repository remembers as this process last saved them, so that
+# the next change of one starts without reading its stream.
+REMEMBERED_AGGREGATES = 10_000
+
 
 class Repository(Generic[A]):
-    def __init__(self, store: EventStore, factory: Callable[[str], A]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        factory: Callable[[str], A],
+        *,
+        remember: int = REMEMBERED_AGGREGATES,
+    ) -> None:
         self._store = store
         self._factory = factory
+        self._remember = remember
+        self._remembered: OrderedDict[str, A] = OrderedDict()
 
     async def get(self, aggregate_id: str) -> A | None:
         """The aggregate rebuilt from its events, or None when its stream is empty."""
@@ -69,26 +83,61 @@ class Repository(Generic[A]):
         create: bool = True,
         loaded: A | None = None,
     ) -> tuple[A, T, bool] | None:
-        """Decide on the aggregate as it stands (``loaded``, else read) and save what that
-        produced; on a lost race, reload and decide again.
+        """Decide on the aggregate as it stands (``loaded``, else as this process last saved
+        it, else read) and save what that produced; on a lost race, reload and decide again.
 
         Returns the aggregate, what ``decide`` returned, and whether anything was saved;
         None when the aggregate does not exist and ``create`` is false.
+
+        An aggregate remembered from this process's last save may be out of date (another
+        process appended since). A decision that appends is then refused by the store as a
+        lost race; one that appends nothing, or raises, is checked against the stream
+        having moved on, and taken again on the stream as it is.
         """
         for attempt in range(CHANGE_ATTEMPTS):
-            aggregate = loaded if attempt == 0 and loaded is not None else None
+            aggregate = loaded if attempt == 0 else None
+            recalled = aggregate is None and attempt == 0
+            if recalled:
+                aggregate = self._recall(aggregate_id)
+                recalled = aggregate is not None
             if aggregate is None:
                 aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
             if aggregate is None:
                 return None
-            outcome = decide(aggregate)
+            try:
+                outcome = decide(aggregate)
+            except Exception:
+                if recalled and await self._moved_on(aggregate):
+                    continue
+                raise
             if not aggregate.pending:
+                if recalled and await self._moved_on(aggregate):
+                    continue
+                self._keep(aggregate)
                 return aggregate, outcome, False
             try:
                 await self.save(aggregate, cause, correlation_id=correlation_id)
             except ConcurrencyConflict:
-                # Spread the retries of writers that keep colliding on a busy stream.
-                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                if not recalled:
+                    # Spread the retries of writers that keep colliding on a busy stream.
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
+            self._keep(aggregate)
             return aggregate, outcome, True
         raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)
+
+    def _recall(self, aggregate_id: str) -> A | None:
+        """The aggregate as this process last saw it, handed over (a concurrent change of
+        the same aggregate in this process reads the stream instead)."""
+        return self._remembered.pop(aggregate_id, None)
+
+    def _keep(self, aggregate: A) -> None:
+        if self._remember <= 0:
+            return
+        # A copy: the caller may go on using (and changing) the aggregate it was given.
+        self._remembered[aggregate.id] = copy.deepcopy(aggregate)
+        while len(self._remembered) > self._remember:
+            self._remembered.popitem(last=False)
+
+    async def _moved_on(self, aggregate: A) -> bool:
+        return await self._store.has_commit_at(aggregate.stream, aggregate.version + 1)

@@ -1,0 +1,83 @@
+"""Repository.change on a real store: an aggregate remembered from this process's last save
+never decides on a state another process has moved past."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from eventing.repository import Repository
+from eventing.settings import RuntimeSettings
+from eventing.store import EventStore
+from services.wallet.domain import Account
+
+
+@pytest.fixture
+async def store(settings: RuntimeSettings) -> AsyncIterator[EventStore]:
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True
+    )
+    store = EventStore(client[settings.database_name("repository")])
+    await store.ensure_indexes()
+    yield store
+    await client.close()
+
+
+def grant(amount: int) -> Callable[[Account], None]:
+    return lambda account: account.grant(amount, "a test grant", "admin")
+
+
+def balance(account: Account) -> int:
+    return account.available
+
+
+def needing(credits: int) -> Callable[[Account], None]:
+    """A decision refused below ``credits``; above, it appends (any event will do)."""
+
+    def decide(account: Account) -> None:
+        if account.available < credits:
+            raise LookupError(f"only {account.available} credits")
+        account.grant(1, "a test grant", "admin")
+
+    return decide
+
+
+async def opened_in_both(store: EventStore) -> tuple[Repository[Account], Repository[Account]]:
+    """Two processes' repositories; the first remembers the account at its last save."""
+    here, elsewhere = Repository(store, Account), Repository(store, Account)
+    await here.change("u1", Account.open)
+    await here.change("u1", grant(1))
+    await elsewhere.change("u1", grant(2))  # the first one's memory is now out of date
+    return here, elsewhere
+
+
+async def test_a_decision_that_appends_is_taken_again_on_the_newest_state(
+    store: EventStore,
+) -> None:
+    here, _ = await opened_in_both(store)
+    changed = await here.change("u1", grant(4))
+    assert changed is not None
+    account, _, saved = changed
+    assert saved and account.available == 7
+    stored = await Repository(store, Account).get("u1")
+    assert stored is not None and stored.available == 7
+
+
+async def test_a_decision_that_appends_nothing_is_taken_on_the_newest_state(
+    store: EventStore,
+) -> None:
+    here, _ = await opened_in_both(store)
+    changed = await here.change("u1", balance)
+    assert changed is not None and changed[1] == 3
+
+
+async def test_a_refusal_is_taken_again_on_the_newest_state(store: EventStore) -> None:
+    here, _ = await opened_in_both(store)
+    # Remembered with 1 credit, the account would refuse; it has 3.
+    changed = await here.change("u1", needing(3))
+    assert changed is not None and changed[2] is True
+    # A refusal that holds on the newest state stands.
+    with pytest.raises(LookupError, match="only 4 credits"):
+        await here.change("u1", needing(5))
