@@ -59,6 +59,7 @@ class Repository(Generic[A]):
         They continue ``cause``'s conversation when there is a message behind them, else
         the conversation named by ``correlation_id`` (an HTTP request's, say), else a new
         one. Raises :class:`eventing.store.ConcurrencyConflict` when the stream moved.
+        The saved aggregate is remembered for the next :meth:`change`.
         """
         envelopes = [
             cause.caused(event)
@@ -71,6 +72,7 @@ class Repository(Generic[A]):
         aggregate.pending.clear()
         if cause is not None:
             aggregate.causes.add(cause.message_id)
+        self._keep(aggregate)
         return commit
 
     async def change(
@@ -122,7 +124,6 @@ class Repository(Generic[A]):
                     # Spread the retries of writers that keep colliding on a busy stream.
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
-            self._keep(aggregate)
             return aggregate, outcome, True
         raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)
 
