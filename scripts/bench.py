@@ -1048,10 +1048,16 @@ class Bench:
                 f"{run.count(202):,} paid votes answered 202 and none was counted within "
                 f"{self.options.settle_seconds:.0f} s: the paid-vote saga did not finish"
             )
+
+        # A vote is counted before the wallet debits its credit: wait for the debits too.
+        async def debits() -> tuple[int, str]:
+            found = await count_events(
+                self.settings, "wallet", "account-", CreditsDebited.type, voting["id"]
+            )
+            return found, "the wallet's store"
+
+        in_store, _ = await settled_count(debits, counted, self.options.settle_seconds)
         after = await balances(http, voters, self.options.concurrency)
-        in_store = await count_events(
-            self.settings, "wallet", "account-", CreditsDebited.type, voting["id"]
-        )
         accounting = Accounting.of(run, counted, source)
         accounting.debited = sum(before) - sum(after)
         accounting.debited_source = "users' balance drops, GET /me"
