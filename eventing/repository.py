@@ -97,9 +97,10 @@ class Repository(Generic[A]):
         having moved on, and taken again on the stream as it is.
         """
         for attempt in range(CHANGE_ATTEMPTS):
-            aggregate = loaded if attempt == 0 else None
-            recalled = aggregate is None and attempt == 0
-            if recalled:
+            if attempt == 0 and loaded is not None:
+                aggregate: A | None = loaded
+                recalled = False
+            else:
                 aggregate = self._recall(aggregate_id)
                 recalled = aggregate is not None
             if aggregate is None:

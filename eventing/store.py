@@ -6,8 +6,8 @@ atomic without transactions and turns a concurrent append at the same expected v
 into a clean :class:`ConcurrencyConflict`.
 
 Every read is a lookup by ``_id``: a stream is read commit by commit, each naming the
-next. MongoDB answers it from its index; FerretDB (v1) pushes only this filter down to
-its backend, but then scans the table, so commits are spread over several collections.
+next. It is the one filter every MongoDB-wire server answers from an index (FerretDB v1
+scans for any other).
 
 The ``published`` flag is the outbox: :mod:`eventing.relay` publishes the commits of its
 own process as they are appended, and sweeps for commits whose flag stayed false.
@@ -16,7 +16,6 @@ own process as they are appended, and sweeps for commits whose flag stayed false
 from __future__ import annotations
 
 import asyncio
-import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,24 +23,12 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 
 COMMITS = "commits"
-# Commits spread over this many collections by stream. FerretDB (v1) answers even a
-# lookup by _id by scanning its collection, so a lookup costs the collection's size;
-# buckets keep each one small. On MongoDB they cost nothing.
-BUCKETS = 32
-
-
-def commit_collections(
-    database: AsyncDatabase[dict[str, Any]],
-) -> list[AsyncCollection[dict[str, Any]]]:
-    """Every collection holding commits (for sweeps, replays and inspection)."""
-    return [database[f"{COMMITS}.{bucket:02d}"] for bucket in range(BUCKETS)]
 
 
 class ConcurrencyConflict(Exception):
@@ -79,18 +66,14 @@ class Commit:
 
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
-        self._buckets = commit_collections(database)
+        self._commits = database[COMMITS]
         self._listeners: list[Callable[[Commit], None]] = []
-
-    def _commits(self, stream: str) -> AsyncCollection[dict[str, Any]]:
-        return self._buckets[zlib.crc32(stream.encode()) % BUCKETS]
 
     async def ensure_indexes(self) -> None:
         # For the relay's sweep on servers that use secondary indexes (MongoDB).
-        for commits in self._buckets:
-            await commits.create_index(
-                [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
-            )
+        await self._commits.create_index(
+            [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
+        )
 
     def on_commit(self, listener: Callable[[Commit], None]) -> None:
         """Call ``listener`` with every commit this store appends (the relay publishes it)."""
@@ -122,7 +105,7 @@ class EventStore:
             "published": False,
         }
         try:
-            await self._commits(stream).insert_one(document)
+            await self._commits.insert_one(document)
         except DuplicateKeyError:
             raise ConcurrencyConflict(stream, expected_version) from None
         commit = Commit(id=id_, stream=stream, version=first + len(events) - 1, events=positioned)
@@ -133,8 +116,7 @@ class EventStore:
     async def _documents(self, stream: str) -> list[dict[str, Any]]:
         documents = []
         version = 1
-        commits = self._commits(stream)
-        while document := await commits.find_one({"_id": commit_id(stream, version)}):
+        while document := await self._commits.find_one({"_id": commit_id(stream, version)}):
             documents.append(document)
             version += len(document["events"])
         return documents
@@ -150,9 +132,7 @@ class EventStore:
     async def has_commit_at(self, stream: str, version: int) -> bool:
         """Whether a commit starts at ``version``: after a commit ending at V, the stream
         has moved on exactly when one starts at V + 1."""
-        found = await self._commits(stream).find_one(
-            {"_id": commit_id(stream, version)}, {"_id": 1}
-        )
+        found = await self._commits.find_one({"_id": commit_id(stream, version)}, {"_id": 1})
         return found is not None
 
     async def version(self, stream: str) -> int:
@@ -167,43 +147,26 @@ class EventStore:
         if committed_before is not None:
             # A position is an ObjectId: it carries the moment of its append.
             query["position"] = {"$lt": ObjectId.from_datetime(committed_before)}
-        found = [
-            document
-            for commits in self._buckets
-            async for document in commits.find(query, sort=[("position", 1)], limit=limit)
-        ]
-        found.sort(key=lambda document: document["position"])
-        return [Commit.from_document(document) for document in found[:limit]]
+        cursor = self._commits.find(query, sort=[("position", 1)], limit=limit)
+        return [Commit.from_document(document) async for document in cursor]
 
     async def mark_published(self, commits: Sequence[Commit]) -> None:
         # One update per commit, by _id alone: the cheapest filter on every server.
         await asyncio.gather(
             *(
-                self._commits(commit.stream).update_one(
-                    {"_id": commit.id}, {"$set": {"published": True}}
-                )
+                self._commits.update_one({"_id": commit.id}, {"$set": {"published": True}})
                 for commit in commits
             )
         )
 
     async def replay(self) -> AsyncIterator[Commit]:
         """Every commit, each stream's in order (for rebuilding projections)."""
-        # Merged from the buckets by position. Positions made by two processes in the same
-        # second need not follow the appends, so a commit waits for its stream's previous one.
-        cursors = [commits.find({}, sort=[("position", 1)]) for commits in self._buckets]
-        heads: dict[int, dict[str, Any]] = {}
-        for n, cursor in enumerate(cursors):
-            if (document := await anext(cursor, None)) is not None:
-                heads[n] = document
+        # By position; positions made by two processes in the same second need not follow
+        # the appends, so a commit waits for its stream's previous one.
         next_version: dict[str, int] = {}
         waiting: dict[tuple[str, int], Commit] = {}
-        while heads:
-            n = min(heads, key=lambda k: heads[k]["position"])
-            commit = Commit.from_document(heads[n])
-            if (document := await anext(cursors[n], None)) is not None:
-                heads[n] = document
-            else:
-                del heads[n]
+        async for document in self._commits.find({}, sort=[("position", 1)]):
+            commit = Commit.from_document(document)
             first = commit.version - len(commit.events) + 1
             if first != next_version.get(commit.stream, 1):
                 waiting[(commit.stream, first)] = commit

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +35,6 @@ import aio_pika
 import httpx
 import psutil
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts import Envelope, Reply
 from contracts.topology import SERVICES
@@ -43,7 +42,7 @@ from contracts.voting import VoteCast
 from contracts.wallet import CreditsDebited, GrantCredits
 from eventing.bus import Bus, ServiceUnavailable
 from eventing.settings import RuntimeSettings
-from eventing.store import commit_collections
+from eventing.store import COMMITS
 from scripts.launch import ROOT, ServiceProcess, System, local_stack
 
 T = TypeVar("T")
@@ -557,14 +556,6 @@ async def counted_votes(
     return stored, f"the voting store (results answered {results.status_code})"
 
 
-async def _each(
-    collections: Sequence[AsyncCollection[dict[str, Any]]], query: dict[str, Any]
-) -> AsyncIterator[dict[str, Any]]:
-    for collection in collections:
-        async for document in collection.find(query, {"events": 1}):
-            yield document
-
-
 async def count_events(
     settings: RuntimeSettings, service: str, stream_prefix: str, event_type: str, voting_id: str
 ) -> int:
@@ -574,7 +565,7 @@ async def count_events(
         query = {"stream": {"$regex": f"^{re.escape(stream_prefix)}"}}
         database = client[settings.database_name(service)]
         count = 0
-        async for commit in _each(commit_collections(database), query):
+        async for commit in database[COMMITS].find(query, {"events": 1}):
             for event in commit["events"]:
                 if event["type"] == event_type and event["payload"].get("voting_id") == voting_id:
                     count += 1
