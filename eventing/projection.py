@@ -4,49 +4,51 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from eventing.grouped import Document, GroupedInserts
 from eventing.repository import A, Repository
 from eventing.store import EventStore
-
-Document = dict[str, Any]
 
 SHOW_ATTEMPTS = 10
 
 
-async def stored_version(collection: AsyncCollection[Document], document_id: str) -> int:
-    """The stream version a read-model document shows; 0 when there is none."""
-    document = await collection.find_one({"_id": document_id}, {"version": 1})
-    return 0 if document is None else int(document["version"])
+class VersionedDocuments:
+    """A read-model collection whose documents carry the stream version they show."""
 
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self.collection = collection
+        self._inserts = GroupedInserts(collection)
 
-async def write_versioned(
-    collection: AsyncCollection[Document], document_id: str, version: int, fields: Document
-) -> None:
-    """Write the document as of ``version`` unless it already shows that version or a newer
-    one.
+    async def version(self, document_id: str) -> int:
+        """The stream version the document shows; 0 when there is none."""
+        document = await self.collection.find_one({"_id": document_id}, {"version": 1})
+        return 0 if document is None else int(document["version"])
 
-    Every step filters on ``_id`` alone, the cheapest filter on every MongoDB-wire server
-    (see :mod:`eventing.store`). The check and the write are two steps, so a slower
-    writer can still land an older state; callers that must converge read the version
-    back (``stored_version``).
-    """
-    if version == 1:
-        # A stream's first version, in one round trip: a document that exists already
-        # shows version 1 or newer.
+    async def write(self, document_id: str, version: int, fields: Document) -> None:
+        """Write the document as of ``version`` unless it already shows that version or a
+        newer one.
+
+        Every step filters on ``_id`` alone, the cheapest filter on every MongoDB-wire
+        server (see :mod:`eventing.store`). The check and the write are two steps, so a
+        slower writer can still land an older state; callers that must converge read the
+        version back.
+        """
+        if version == 1:
+            # A stream's first version, in one (grouped) insert: a document that exists
+            # already shows version 1 or newer.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._inserts.insert({"_id": document_id, **fields, "version": version})
+            return
+        if await self.version(document_id) >= version:
+            return
+        # Two writers inserting the same new document at once: the other one's is as good.
         with contextlib.suppress(DuplicateKeyError):
-            await collection.insert_one({"_id": document_id, **fields, "version": version})
-        return
-    if await stored_version(collection, document_id) >= version:
-        return
-    # Two writers inserting the same new document at once: the other one's is as good.
-    with contextlib.suppress(DuplicateKeyError):
-        await collection.replace_one(
-            {"_id": document_id}, {**fields, "version": version}, upsert=True
-        )
+            await self.collection.replace_one(
+                {"_id": document_id}, {**fields, "version": version}, upsert=True
+            )
 
 
 async def show_newest(
@@ -58,7 +60,7 @@ async def show_newest(
 ) -> bool:
     """Write the aggregate's read model until it shows the newest state of its stream.
 
-    Handlers run concurrently and the version check in :func:`write_versioned` is not
+    Handlers run concurrently and the version check in :meth:`VersionedDocuments.write` is not
     atomic with its write, so an older state written at the same time can land over a
     newer one. Whoever wrote last sees the stream ahead of the read model and writes the
     newest state again. ``shown`` gives the version a read model shows. False when the

@@ -1,4 +1,4 @@
-"""The event store: one MongoDB document per append ("commit"), which is also the outbox.
+"""The event store: one MongoDB document per append ("commit"), and an outbox.
 
 A commit holds the events of one append to one stream and is named after the stream and
 its first version (``vote-v1:u1@1``). The unique ``_id`` makes a multi-event append
@@ -9,8 +9,14 @@ Every read is a lookup by ``_id``: a stream is read commit by commit, each namin
 next. It is the one filter every MongoDB-wire server answers from an index (FerretDB v1
 scans for any other).
 
-The ``published`` flag is the outbox: :mod:`eventing.relay` publishes the commits of its
-own process as they are appended, and sweeps for commits whose flag stayed false.
+The outbox is a collection of its own: before a commit is inserted, an entry naming it
+(keyed by the commit's position) is, and publishing the commit deletes the entry. A
+crash between the two inserts leaves an entry whose commit never came, which a sweep
+discards; one after them leaves an entry the sweep publishes. Both are inserts and the
+mark is a delete by ``_id``, the cheapest writes there are, and they are grouped
+(:mod:`eventing.grouped`) with the writes of concurrent handlers. :mod:`eventing.relay`
+publishes the commits of its own process as they are appended and sweeps the outbox
+for the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -27,8 +33,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
+from eventing.grouped import GroupedDeletes, GroupedInserts
 
 COMMITS = "commits"
+OUTBOX = "outbox"
+
+# An outbox entry whose commit is still missing this long after the entry was written
+# belongs to an append that never happened (its process died between the two inserts).
+ABANDONED_AFTER = timedelta(minutes=1)
 
 
 class ConcurrencyConflict(Exception):
@@ -53,11 +65,14 @@ class Commit:
     stream: str
     version: int  # the stream's version after this commit
     events: tuple[Envelope, ...]
+    # Append order across streams, and the key of the commit's outbox entry.
+    position: ObjectId
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Commit:
         return cls(
             id=document["_id"],
+            position=document["position"],
             stream=document["stream"],
             version=document["version"] + len(document["events"]) - 1,
             events=tuple(Envelope.model_validate(e) for e in document["events"]),
@@ -67,13 +82,15 @@ class Commit:
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._commits = database[COMMITS]
+        self._outbox = database[OUTBOX]
+        self._commit_inserts = GroupedInserts(self._commits)
+        self._outbox_inserts = GroupedInserts(self._outbox)
+        self._outbox_deletes = GroupedDeletes(self._outbox)
         self._listeners: list[Callable[[Commit], None]] = []
 
     async def ensure_indexes(self) -> None:
-        # For the relay's sweep on servers that use secondary indexes (MongoDB).
-        await self._commits.create_index(
-            [("published", ASCENDING), ("position", ASCENDING)], name="outbox"
-        )
+        # For replays on servers that use secondary indexes (MongoDB).
+        await self._commits.create_index([("position", ASCENDING)], name="position")
 
     def on_commit(self, listener: Callable[[Commit], None]) -> None:
         """Call ``listener`` with every commit this store appends (the relay publishes it)."""
@@ -95,20 +112,29 @@ class EventStore:
             for offset, event in enumerate(events)
         )
         id_ = commit_id(stream, first)
-        document = {
-            "_id": id_,
-            # Append order across streams, for replays and the relay's sweep.
-            "position": ObjectId(),
-            "stream": stream,
-            "version": first,
-            "events": [event.model_dump(mode="json") for event in positioned],
-            "published": False,
-        }
+        # Append order across streams (for replays), and the outbox entry's key.
+        position = ObjectId()
+        await self._outbox_inserts.insert({"_id": position, "commit": id_})
         try:
-            await self._commits.insert_one(document)
+            await self._commit_inserts.insert(
+                {
+                    "_id": id_,
+                    "position": position,
+                    "stream": stream,
+                    "version": first,
+                    "events": [event.model_dump(mode="json") for event in positioned],
+                }
+            )
         except DuplicateKeyError:
+            await self._outbox_deletes.delete(position)
             raise ConcurrencyConflict(stream, expected_version) from None
-        commit = Commit(id=id_, stream=stream, version=first + len(events) - 1, events=positioned)
+        commit = Commit(
+            id=id_,
+            position=position,
+            stream=stream,
+            version=first + len(events) - 1,
+            events=positioned,
+        )
         for listener in self._listeners:
             listener(commit)
         return commit
@@ -142,22 +168,33 @@ class EventStore:
     async def unpublished(
         self, limit: int, committed_before: datetime | None = None
     ) -> list[Commit]:
-        """The oldest commits not published yet (of those committed before a moment)."""
-        query: dict[str, Any] = {"published": False}
+        """The oldest commits not published yet (of those committed before a moment).
+
+        Outbox entries whose append lost a race, or never happened, are discarded on the
+        way.
+        """
+        query: dict[str, Any] = {}
         if committed_before is not None:
-            # A position is an ObjectId: it carries the moment of its append.
-            query["position"] = {"$lt": ObjectId.from_datetime(committed_before)}
-        cursor = self._commits.find(query, sort=[("position", 1)], limit=limit)
-        return [Commit.from_document(document) async for document in cursor]
+            # An entry's key is its commit's position, an ObjectId: the moment of the append.
+            query["_id"] = {"$lt": ObjectId.from_datetime(committed_before)}
+        entries = [e async for e in self._outbox.find(query, sort=[("_id", 1)], limit=limit)]
+        documents = await asyncio.gather(
+            *(self._commits.find_one({"_id": entry["commit"]}) for entry in entries)
+        )
+        abandoned_before = datetime.now(UTC) - ABANDONED_AFTER
+        commits: list[Commit] = []
+        discarded: list[ObjectId] = []
+        for entry, document in zip(entries, documents, strict=True):
+            if document is not None and document["position"] == entry["_id"]:
+                commits.append(Commit.from_document(document))
+            elif document is not None or entry["_id"].generation_time < abandoned_before:
+                # Another append took the commit's place, or the append never finished.
+                discarded.append(entry["_id"])
+        await self._outbox_deletes.delete_many(discarded)
+        return commits
 
     async def mark_published(self, commits: Sequence[Commit]) -> None:
-        # One update per commit, by _id alone: the cheapest filter on every server.
-        await asyncio.gather(
-            *(
-                self._commits.update_one({"_id": commit.id}, {"$set": {"published": True}})
-                for commit in commits
-            )
-        )
+        await self._outbox_deletes.delete_many([commit.position for commit in commits])
 
     async def replay(self) -> AsyncIterator[Commit]:
         """Every commit, each stream's in order (for rebuilding projections)."""

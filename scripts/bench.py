@@ -333,9 +333,7 @@ async def store_ceiling(settings: RuntimeSettings, inserts: int, in_flight: int)
 
         async def append(n: int) -> float:
             started = time.perf_counter()
-            await commits.insert_one(
-                {"stream": f"probe-{n}", "version": 1, "events": [body], "published": False}
-            )
+            await commits.insert_one({"stream": f"probe-{n}", "version": 1, "events": [body]})
             return (time.perf_counter() - started) * 1000
 
         started = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
-from eventing.projection import stored_version, write_versioned
+from eventing.projection import VersionedDocuments
 from eventing.store import EventStore
 from services.notifier.domain import Preferences, Recipient
 
@@ -34,16 +34,15 @@ class RecipientView:
 
 class Recipients:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._recipients = database["recipients"]
+        self._recipients = VersionedDocuments(database["recipients"])
 
     async def ensure_indexes(self) -> None:
-        await self._recipients.create_index([("preferences.reminders", ASCENDING)])
-        await self._recipients.create_index([("preferences.updates", ASCENDING)])
+        await self._recipients.collection.create_index([("preferences.reminders", ASCENDING)])
+        await self._recipients.collection.create_index([("preferences.updates", ASCENDING)])
 
     async def put(self, recipient: Recipient) -> None:
         """Store the recipient's state unless a newer version of it is stored already."""
-        await write_versioned(
-            self._recipients,
+        await self._recipients.write(
             recipient.user_id,
             recipient.version,
             {
@@ -55,10 +54,10 @@ class Recipients:
 
     async def version(self, user_id: str) -> int:
         """The stream version the stored recipient reflects; 0 when none is stored."""
-        return await stored_version(self._recipients, user_id)
+        return await self._recipients.version(user_id)
 
     async def get(self, user_id: str) -> RecipientView | None:
-        document = await self._recipients.find_one({"_id": user_id})
+        document = await self._recipients.collection.find_one({"_id": user_id})
         return None if document is None else _view(document)
 
     async def reminder_recipients(self, *, paid: bool) -> AsyncIterator[str]:
@@ -66,12 +65,14 @@ class Recipients:
         query: Document = {"preferences.reminders": True}
         if paid:
             query["preferences.show_paid"] = True
-        async for document in self._recipients.find(query, {"_id": 1}):
+        async for document in self._recipients.collection.find(query, {"_id": 1}):
             yield document["_id"]
 
     async def update_recipients(self) -> AsyncIterator[str]:
         """Users who consented to updates."""
-        async for document in self._recipients.find({"preferences.updates": True}, {"_id": 1}):
+        async for document in self._recipients.collection.find(
+            {"preferences.updates": True}, {"_id": 1}
+        ):
             yield document["_id"]
 
     async def rebuild(self, store: EventStore) -> int:
@@ -90,7 +91,7 @@ class Recipients:
             for event in commit.events:
                 recipient.apply(event.message())
             recipient.version = commit.version
-        await self._recipients.delete_many({})
+        await self._recipients.collection.delete_many({})
         for recipient in recipients.values():
             await self.put(recipient)
         return len(recipients)

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pymongo import ASCENDING
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Envelope
@@ -32,8 +31,9 @@ from contracts.voting import (
     VotingStatus,
 )
 from eventing.aggregate import Aggregate
+from eventing.grouped import Document
 from eventing.logs import get_logger
-from eventing.projection import Document, show_newest, stored_version, write_versioned
+from eventing.projection import VersionedDocuments, show_newest
 from eventing.repository import A, Repository
 from eventing.store import EventStore
 from services.voting.domain import Registration, Vote, Voting, voting_status
@@ -43,19 +43,21 @@ log = get_logger(__name__)
 
 class VotingReadModels:
     def __init__(self, database: AsyncDatabase[Document], store: EventStore) -> None:
-        self._votings = database["votings"]
-        self._ballots = database["ballots"]
-        self._registrations = database["registrations"]
+        self._votings = VersionedDocuments(database["votings"])
+        self._ballots = VersionedDocuments(database["ballots"])
+        self._registrations = VersionedDocuments(database["registrations"])
         self._store = store
         self._voting_repository = Repository(store, Voting)
         self._vote_repository = Repository(store, Vote)
         self._registration_repository = Repository(store, Registration)
 
     async def ensure_indexes(self) -> None:
-        await self._votings.create_index([("opens_at", ASCENDING)])
-        await self._ballots.create_index([("user_id", ASCENDING)])
-        await self._ballots.create_index([("voting_id", ASCENDING), ("status", ASCENDING)])
-        await self._registrations.create_index([("user_id", ASCENDING)])
+        await self._votings.collection.create_index([("opens_at", ASCENDING)])
+        await self._ballots.collection.create_index([("user_id", ASCENDING)])
+        await self._ballots.collection.create_index(
+            [("voting_id", ASCENDING), ("status", ASCENDING)]
+        )
+        await self._registrations.collection.create_index([("user_id", ASCENDING)])
 
     async def apply(self, envelope: Envelope) -> None:
         """Show one event: nothing to do when its document shows its version already."""
@@ -106,31 +108,28 @@ class VotingReadModels:
 
     async def _project(
         self,
-        collection: AsyncCollection[Document],
+        documents: VersionedDocuments,
         repository: Repository[A],
         aggregate_id: str,
         fields: Callable[[A], Document],
         version: int | None,
     ) -> None:
-        if version is not None and await stored_version(collection, aggregate_id) >= version:
+        if version is not None and await documents.version(aggregate_id) >= version:
             return
         aggregate = await repository.get(aggregate_id)
         if aggregate is None:
             return
 
         async def write(newest: A) -> None:
-            await _write(collection, newest, fields(newest))
+            await _write(documents, newest, fields(newest))
 
-        async def shown(document_id: str) -> int:
-            return await stored_version(collection, document_id)
-
-        if not await show_newest(self._store, repository, aggregate, write, shown):
+        if not await show_newest(self._store, repository, aggregate, write, documents.version):
             log.warning("read model still behind its stream", id=aggregate_id)
 
     async def rebuild(self) -> int:
         """Drop the read models and replay every event in the store; returns the count."""
-        for collection in (self._votings, self._ballots, self._registrations):
-            await collection.delete_many({})
+        for documents in (self._votings, self._ballots, self._registrations):
+            await documents.collection.delete_many({})
         applied = 0
         async for commit in self._store.replay():
             for envelope in commit.events:
@@ -149,35 +148,37 @@ class VotingReadModels:
         include_paid: bool = True,
     ) -> list[Document]:
         query: Document = {} if include_paid else {"kind": "free"}
-        votings = [v async for v in self._votings.find(query, sort=[("opens_at", ASCENDING)])]
+        votings = [
+            v async for v in self._votings.collection.find(query, sort=[("opens_at", ASCENDING)])
+        ]
         tiles = await asyncio.gather(*(self._tile_of(v, user_id, now) for v in votings))
         return [t for t in tiles if status is None or t["status"] == status]
 
     async def tile(self, voting_id: str, user_id: str, now: datetime) -> Document | None:
-        voting = await self._votings.find_one({"_id": voting_id})
+        voting = await self._votings.collection.find_one({"_id": voting_id})
         return None if voting is None else await self._tile_of(voting, user_id, now)
 
     async def _tile_of(self, voting: Document, user_id: str, now: datetime) -> Document:
         # Looked up by _id, one voting at a time: the one query every server indexes.
         key = Vote.key(voting["_id"], user_id)
-        ballot = await self._ballots.find_one({"_id": key})
-        registered = await self._registrations.find_one({"_id": key}, {"_id": 1}) is not None
+        ballot = await self._ballots.collection.find_one({"_id": key})
+        registered = (
+            await self._registrations.collection.find_one({"_id": key}, {"_id": 1}) is not None
+        )
         return _tile(voting, ballot, registered, now)
 
     async def tally(self, voting_id: str) -> dict[str, int]:
         """Counted votes per option id."""
         counts: dict[str, int] = {}
-        async for ballot in self._ballots.find(
+        async for ballot in self._ballots.collection.find(
             {"voting_id": voting_id, "status": "confirmed"}, {"option_id": 1}
         ):
             counts[ballot["option_id"]] = counts.get(ballot["option_id"], 0) + 1
         return counts
 
 
-async def _write(
-    collection: AsyncCollection[Document], aggregate: Aggregate, fields: Document
-) -> None:
-    await write_versioned(collection, aggregate.id, aggregate.version, fields)
+async def _write(documents: VersionedDocuments, aggregate: Aggregate, fields: Document) -> None:
+    await documents.write(aggregate.id, aggregate.version, fields)
 
 
 def _tile_fields(voting: Voting) -> Document:

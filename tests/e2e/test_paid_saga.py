@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from eventing.store import COMMITS
+from eventing.store import COMMITS, OUTBOX
 from tests.conftest import Servers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.paid import (
@@ -22,7 +22,7 @@ from tests.e2e.paid import (
     user_with_credits,
     vote,
 )
-from tests.support import count_commits, eventually
+from tests.support import eventually
 
 DEBITED = "wallet.CreditsDebited"
 RESERVED = "wallet.CreditsReserved"
@@ -156,11 +156,15 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
         try:
             for service in ("voting", "wallet"):
                 database = client[f"{own_system.namespace}_{service}"]
-                reset = await database[COMMITS].update_many({}, {"$set": {"published": False}})
-                assert reset.modified_count > 0
+                entries = [
+                    {"_id": commit["position"], "commit": commit["_id"]}
+                    async for commit in database[COMMITS].find({}, {"position": 1})
+                ]
+                assert entries
+                await database[OUTBOX].insert_many(entries)
 
                 async def republished(database: Any = database) -> bool:
-                    return await count_commits(database, {"published": False}) == 0
+                    return await database[OUTBOX].count_documents({}) == 0
 
                 await eventually(republished, timeout=30)
         finally:

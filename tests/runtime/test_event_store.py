@@ -1,12 +1,21 @@
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from contracts import Envelope
 from contracts.wallet import AccountOpened
 from eventing.settings import RuntimeSettings
-from eventing.store import Commit, ConcurrencyConflict, EventStore
+from eventing.store import (
+    ABANDONED_AFTER,
+    OUTBOX,
+    Commit,
+    ConcurrencyConflict,
+    EventStore,
+    commit_id,
+)
 
 
 @pytest.fixture
@@ -69,3 +78,63 @@ async def test_a_multi_event_append_is_read_back_whole_and_in_order(store: Event
     assert all(e.stream == "account-3" for e in stored)
     assert await store.read("account-none") == []
     assert await store.version("account-none") == 0
+
+
+async def test_concurrent_appends_are_stored_and_published_each_and_a_lost_race_fails_alone(
+    store: EventStore,
+) -> None:
+    # Appends made at once are written together; each still has its own outcome.
+    outcomes = await asyncio.gather(
+        *(store.append(f"account-many-{n}", 0, [event(str(n))]) for n in range(50)),
+        store.append("account-many-7", 0, [event("late")]),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, Commit) for o in outcomes[:50]), outcomes
+    assert isinstance(outcomes[50], ConcurrencyConflict)
+    for n in range(50):
+        assert [e.payload["user_id"] for e in await store.read(f"account-many-{n}")] == [str(n)]
+    # Every stored commit waits in the outbox; the lost race left nothing there.
+    waiting = await store.unpublished(100)
+    assert sorted(c.id for c in waiting) == sorted(o.id for o in outcomes[:50])
+    await store.mark_published(waiting)
+    assert await store.unpublished(100) == []
+
+
+async def test_an_outbox_entry_without_its_commit_is_discarded_once_abandoned(
+    store: EventStore, settings: RuntimeSettings
+) -> None:
+    # As left by processes that died between writing the outbox entry and the commit:
+    # one long ago, one a moment ago (its commit may still be on its way).
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    outbox = client[settings.database_name("store")][OUTBOX]
+    long_ago = ObjectId.from_datetime(datetime.now(UTC) - ABANDONED_AFTER - timedelta(seconds=5))
+    just_now = ObjectId()
+    await outbox.insert_many(
+        [
+            {"_id": long_ago, "commit": commit_id("account-gone", 1)},
+            {"_id": just_now, "commit": commit_id("account-coming", 1)},
+        ]
+    )
+    try:
+        assert await store.unpublished(10) == []
+        assert [e["_id"] async for e in outbox.find({})] == [just_now]
+    finally:
+        await outbox.delete_many({})
+        await client.close()
+
+
+async def test_an_outbox_entry_whose_append_lost_the_race_is_discarded(
+    store: EventStore, settings: RuntimeSettings
+) -> None:
+    # As left by a process that died right after losing a race: the commit under that
+    # name is another append's, so this entry's events were never stored.
+    winner = await store.append("account-race", 0, [event("winner")])
+    await store.mark_published([winner])
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    outbox = client[settings.database_name("store")][OUTBOX]
+    try:
+        await outbox.insert_one({"_id": ObjectId(), "commit": winner.id})
+        assert await store.unpublished(10) == []
+        assert await outbox.count_documents({}) == 0
+    finally:
+        await client.close()
