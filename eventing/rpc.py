@@ -4,15 +4,34 @@ Each process owns an exclusive reply queue; a request carries its own correlatio
 and waits on a future that the reply queue's consumer resolves. (FastStream's built-in
 ``request`` holds a lock for the whole round trip, so one process could have only one
 request in flight.)
+
+Requests made at the same moment for the same group (the votes of one voting, say) can
+travel as one message, a *batch*: a JSON array of envelopes, of AMQP type
+:data:`BATCH_TYPE`, answered by a JSON array of replies in the same order. While one
+batch is being published, the next one gathers, so batches grow with the load and a
+lone request goes out at once, as itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from pydantic import TypeAdapter, ValidationError
+
+from contracts import Envelope, Reply
+
+BATCH_TYPE = "batch"
+# Requests per batch: a batch is answered when its slowest request is.
+MAX_BATCH = 200
+
+BATCH_OF_ENVELOPES: TypeAdapter[list[Envelope]] = TypeAdapter(list[Envelope])
+BATCH_OF_REPLIES: TypeAdapter[list[Reply]] = TypeAdapter(list[Reply])
 
 
 class ReplyQueue:
@@ -21,6 +40,7 @@ class ReplyQueue:
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
+        self._batches: dict[tuple[str, float, str], _Batcher] = {}
 
     async def start(self, channel: AbstractChannel) -> None:
         self._channel = channel
@@ -34,28 +54,141 @@ class ReplyQueue:
             future.set_result(message.body)
 
     async def request(
+        self, *, routing_key: str, envelope: Envelope, timeout: float, batch: str | None = None
+    ) -> Reply:
+        """Send ``envelope`` and wait for its reply; with ``batch``, together with the
+        other requests of that group made at the same moment."""
+        if batch is None:
+            async with asyncio.timeout(timeout):
+                future = await self._send(
+                    routing_key=routing_key,
+                    body=envelope.model_dump_json().encode(),
+                    message_id=envelope.message_id,
+                    message_type=envelope.type,
+                    timeout=timeout,
+                )
+                return Reply.model_validate_json(await future)
+        key = (routing_key, timeout, batch)
+        batcher = self._batches.get(key)
+        if batcher is None:
+            batcher = self._batches[key] = _Batcher(self, routing_key, timeout)
+        request = _Request(envelope, asyncio.get_running_loop().create_future())
+        batcher.add(request, lambda: self._batches.pop(key, None))
+        async with asyncio.timeout(timeout):
+            return await request.reply
+
+    async def _send(
         self, *, routing_key: str, body: bytes, message_id: str, message_type: str, timeout: float
-    ) -> bytes:
+    ) -> asyncio.Future[bytes]:
+        """Publish a request; the future of its reply's body, forgotten once done or
+        cancelled (cancel it when giving up)."""
         if self._channel is None:
             raise RuntimeError("the reply queue is not started")
         request_id = uuid.uuid4().hex
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
+        future.add_done_callback(lambda _: self._pending.pop(request_id, None))
         try:
-            async with asyncio.timeout(timeout):
-                await self._channel.default_exchange.publish(
-                    aio_pika.Message(
-                        body,
-                        content_type="application/json",
-                        message_id=message_id,
-                        type=message_type,
-                        correlation_id=request_id,
-                        reply_to=self.name,
-                        expiration=timeout,
-                    ),
-                    routing_key=routing_key,
-                    mandatory=True,
-                )
-                return await future
+            await self._channel.default_exchange.publish(
+                aio_pika.Message(
+                    body,
+                    content_type="application/json",
+                    message_id=message_id,
+                    type=message_type,
+                    correlation_id=request_id,
+                    reply_to=self.name,
+                    expiration=timeout,
+                ),
+                routing_key=routing_key,
+                mandatory=True,
+            )
+        except BaseException:
+            future.cancel()
+            raise
+        return future
+
+
+@dataclass
+class _Request:
+    envelope: Envelope
+    reply: asyncio.Future[Reply]
+
+
+@dataclass
+class _Batcher:
+    """The requests of one group that wait to be sent, and the task sending them."""
+
+    replies: ReplyQueue
+    routing_key: str
+    timeout: float
+    waiting: list[_Request] = field(default_factory=list)
+    sender: asyncio.Task[None] | None = None
+
+    def add(self, request: _Request, on_idle: Callable[[], object]) -> None:
+        self.waiting.append(request)
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.create_task(self._send_all(on_idle))
+
+    async def _send_all(self, on_idle: Callable[[], object]) -> None:
+        try:
+            while self.waiting:
+                batch = self.waiting[:MAX_BATCH]
+                del self.waiting[:MAX_BATCH]
+                try:
+                    reply = await self._send(batch)
+                except Exception as error:  # noqa: BLE001 - every request of the batch gets it
+                    for request in batch:
+                        _settle(request.reply, error)
+                    continue
+                reply.add_done_callback(functools.partial(_answer, batch))
+                # Nobody awaits a batch's reply but its requests, each with this timeout.
+                asyncio.get_running_loop().call_later(self.timeout, reply.cancel)
         finally:
-            self._pending.pop(request_id, None)
+            if not self.waiting:
+                on_idle()
+
+    async def _send(self, batch: list[_Request]) -> asyncio.Future[bytes]:
+        if len(batch) == 1:
+            envelope = batch[0].envelope
+            body = envelope.model_dump_json().encode()
+            message_id, message_type = envelope.message_id, envelope.type
+        else:
+            body = BATCH_OF_ENVELOPES.dump_json([request.envelope for request in batch])
+            message_id, message_type = uuid.uuid4().hex, BATCH_TYPE
+        return await self.replies._send(
+            routing_key=self.routing_key,
+            body=body,
+            message_id=message_id,
+            message_type=message_type,
+            timeout=self.timeout,
+        )
+
+
+def _answer(batch: list[_Request], done: asyncio.Future[bytes]) -> None:
+    if done.cancelled():
+        for request in batch:
+            _settle(request.reply, TimeoutError())
+        return
+    try:
+        body = done.result()
+        if len(batch) == 1:
+            replies = [Reply.model_validate_json(body)]
+        else:
+            replies = BATCH_OF_REPLIES.validate_json(body)
+            if len(replies) != len(batch):
+                raise ValueError(f"{len(replies)} replies to a batch of {len(batch)}")
+    except (ValidationError, ValueError) as error:
+        for request in batch:
+            _settle(request.reply, error)
+        return
+    for request, reply in zip(batch, replies, strict=True):
+        _settle(request.reply, reply)
+
+
+def _settle(future: asyncio.Future[Reply], outcome: Reply | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

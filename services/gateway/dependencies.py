@@ -38,15 +38,17 @@ class Gateway:
         *,
         message_id: str | None = None,
         timeout: float | None = None,
+        batch: str | None = None,
     ) -> Any:
         """Send a command or query to ``service``; its result, or its error as an ApiError.
 
         A ``message_id`` derived from a client's idempotency key makes a retried request
-        the same command to the service, which recognises it.
+        the same command to the service, which recognises it. Requests naming the same
+        ``batch`` at the same moment travel to the service as one message.
         """
         envelope = Envelope.wrap(message, message_id=message_id, correlation_id=correlation_id)
         try:
-            reply = await self.runtime.bus.request(service, envelope, timeout)
+            reply = await self.runtime.bus.request(service, envelope, timeout, batch=batch)
         except ServiceUnavailable:
             raise ApiError(
                 ErrorCode.SERVICE_UNAVAILABLE,
@@ -66,10 +68,11 @@ class Gateway:
         *,
         message_id: str | None = None,
         timeout: float | None = None,
+        batch: str | None = None,
     ) -> M:
         """:meth:`ask`, its result read as ``answer``."""
         result = await self.ask(
-            service, message, correlation_id, message_id=message_id, timeout=timeout
+            service, message, correlation_id, message_id=message_id, timeout=timeout, batch=batch
         )
         return answer.model_validate(result)
 

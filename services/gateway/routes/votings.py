@@ -134,6 +134,9 @@ async def cast_vote(
         # Scoped to the voting too: one key reused on two votings makes two votes.
         message_id=command_id(idempotency_key, "vote", principal.user_id, voting_id),
         timeout=gateway.settings.cast_vote_timeout_seconds,
+        # The votes of one voting sent at the same moment go as one message; a batch is
+        # answered when its slowest vote is, and one voting's votes take alike.
+        batch=f"votes:{voting_id}",
     )
     if vote.status == "pending":
         response.status_code = status.HTTP_202_ACCEPTED
