@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import aio_pika
+import aiohttp
 import httpx
 import psutil
 from pymongo import AsyncMongoClient
@@ -502,42 +504,52 @@ async def balances(http: httpx.AsyncClient, users: Sequence[User], limit: int) -
 # Driving votes -----------------------------------------------------------------------
 
 
-async def cast(http: httpx.AsyncClient, user: User, voting_id: str, option_id: str) -> Sample:
+async def cast(http: aiohttp.ClientSession, user: User, voting_id: str, option_id: str) -> Sample:
     started = time.perf_counter()
     try:
-        response = await http.post(
-            f"/votings/{voting_id}/votes", headers=user.headers, json={"option_id": option_id}
-        )
-    except httpx.HTTPError as error:
+        async with http.post(
+            f"votings/{voting_id}/votes", headers=user.headers, json={"option_id": option_id}
+        ) as response:
+            body = await response.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
         return Sample(0, type(error).__name__, (time.perf_counter() - started) * 1000)
     latency = (time.perf_counter() - started) * 1000
-    return Sample(response.status_code, _error_code(response), latency)
+    return Sample(response.status, _error_code(response.status, body), latency)
 
 
-def _error_code(response: httpx.Response) -> str | None:
-    if response.status_code < 400:
+def _error_code(status: int, body: bytes) -> str | None:
+    if status < 400:
         return None
     try:
-        return str(response.json()["error"]["code"])
+        return str(json.loads(body)["error"]["code"])
     except (ValueError, KeyError, TypeError):
         return None
 
 
 async def drive(
-    http: httpx.AsyncClient,
+    api: str,
     name: str,
     users: Sequence[User],
     voting: dict[str, Any],
     concurrency: int,
 ) -> Run:
-    """Each user votes once, ``concurrency`` requests in flight."""
+    """Each user votes once, ``concurrency`` requests in flight.
+
+    Through aiohttp, not the httpx client of the set-up: the load generator shares the
+    machine's cores with the system, and aiohttp spends a fraction of httpx's CPU per
+    request (most of all with many connections).
+    """
     options = [option["id"] for option in voting["options"]]
-    votes = (
-        cast(http, user, voting["id"], options[n % len(options)]) for n, user in enumerate(users)
-    )
-    started = time.perf_counter()
-    samples = await bounded(votes, concurrency)
-    return Run(name, samples, time.perf_counter() - started)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(f"{api}/", connector=connector, timeout=timeout) as http:
+        votes = (
+            cast(http, user, voting["id"], options[n % len(options)])
+            for n, user in enumerate(users)
+        )
+        started = time.perf_counter()
+        samples = await bounded(votes, concurrency)
+        return Run(name, samples, time.perf_counter() - started)
 
 
 # Accounting --------------------------------------------------------------------------
@@ -929,6 +941,10 @@ class Bench:
     def ceiling_queue(self) -> str:
         return f"{self.settings.namespace}.bench-ceiling"
 
+    @property
+    def api(self) -> str:
+        return f"{self.system.base_url}/api/v1"
+
     async def run(self) -> None:
         options = self.options
         print(f"broker ceiling: {options.ceiling_messages:,} messages ...", flush=True)
@@ -941,10 +957,13 @@ class Bench:
         print(f"store ceiling: {options.store_inserts:,} appends ...", flush=True)
         store = await store_ceiling(self.settings, options.store_inserts, options.concurrency)
         limits = httpx.Limits(
-            max_connections=options.concurrency, max_keepalive_connections=options.concurrency
+            max_connections=options.concurrency,
+            max_keepalive_connections=options.concurrency,
+            # Idle while the votes go through aiohttp; dropped before the server's keep-alive
+            # timeout (uvicorn's 5 s) closes them under a request.
+            keepalive_expiry=1.0,
         )
-        api = f"{self.system.base_url}/api/v1"
-        async with httpx.AsyncClient(base_url=api, limits=limits, timeout=60) as http:
+        async with httpx.AsyncClient(base_url=self.api, limits=limits, timeout=60) as http:
             env = self.system.env
             admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
             users = await self._users(http)
@@ -977,7 +996,7 @@ class Bench:
         print(f"free run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
         meter = CpuMeter(self.system)
         meter.start()
-        run = await drive(http, "free", voters, voting, self.options.concurrency)
+        run = await drive(self.api, "free", voters, voting, self.options.concurrency)
         self.runs.append(run)
         counted, source = await settled_count(
             lambda: counted_votes(http, admin, self.settings, voting["id"]),
@@ -1009,30 +1028,35 @@ class Bench:
         print(f"paid run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
         meter = CpuMeter(self.system)
         meter.start()
-        run = await drive(http, "paid", voters, voting, self.options.concurrency)
+        run = await drive(self.api, "paid", voters, voting, self.options.concurrency)
         self.runs.append(run)
         if run.accepted == 0:
             return f"no paid vote was accepted: {dict(run.errors())}"
-        accounting = await self._paid_accounting(http, admin, voters, voting, run, before)
-        meter.stop()
+        accounting = await self._paid_accounting(http, admin, voting, run, meter)
         run.cpu = meter.spent
+        if isinstance(accounting, Accounting):
+            after = await balances(http, voters, self.options.concurrency)
+            accounting.debited = sum(before) - sum(after)
+            accounting.debited_source = "users' balance drops, GET /me"
         return accounting
 
     async def _paid_accounting(
         self,
         http: httpx.AsyncClient,
         admin: dict[str, str],
-        voters: list[User],
         voting: dict[str, Any],
         run: Run,
-        before: list[int],
+        meter: CpuMeter,
     ) -> Accounting | str:
+        """Waits until the votes are counted and their credits debited, then stops the
+        meter (reading the balances afterwards is not the votes' cost)."""
         counted, source = await settled_count(
             lambda: counted_votes(http, admin, self.settings, voting["id"]),
             run.accepted,
             self.options.settle_seconds,
         )
         if counted == 0:
+            meter.stop()
             return (
                 f"{run.count(202):,} paid votes answered 202 and none was counted within "
                 f"{self.options.settle_seconds:.0f} s: the paid-vote saga did not finish"
@@ -1046,10 +1070,8 @@ class Bench:
             return found, "the wallet's store"
 
         in_store, _ = await settled_count(debits, counted, self.options.settle_seconds)
-        after = await balances(http, voters, self.options.concurrency)
+        meter.stop()
         accounting = Accounting.of(run, counted, source)
-        accounting.debited = sum(before) - sum(after)
-        accounting.debited_source = "users' balance drops, GET /me"
         accounting.notes.append(f"CreditsDebited events in the wallet's store: {in_store:,}")
         return accounting
 
