@@ -14,6 +14,10 @@ from eventing.store import EventStore
 
 SHOW_ATTEMPTS = 10
 
+# Documents a VersionedDocuments remembers to exist; past this many it forgets them all
+# and asks the server again.
+KNOWN_DOCUMENTS = 100_000
+
 
 class VersionedDocuments:
     """A read-model collection whose documents carry the stream version they show."""
@@ -21,11 +25,37 @@ class VersionedDocuments:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._inserts = GroupedInserts(collection)
+        # Documents seen to exist: they show version 1 or newer (read models are only
+        # ever deleted whole, by clear()).
+        self._known: set[str] = set()
 
     async def version(self, document_id: str) -> int:
         """The stream version the document shows; 0 when there is none."""
         document = await self.collection.find_one({"_id": document_id}, {"version": 1})
-        return 0 if document is None else int(document["version"])
+        if document is None:
+            return 0
+        self._know(document_id)
+        return int(document["version"])
+
+    async def shows(self, document_id: str, version: int) -> bool:
+        """Whether the document shows ``version`` or a newer one.
+
+        Most events a projection is handed again are a stream's first, written by this
+        process a moment before: those are answered without asking the server.
+        """
+        if version <= 1 and document_id in self._known:
+            return True
+        return await self.version(document_id) >= version
+
+    async def clear(self) -> None:
+        """Delete every document (before a rebuild)."""
+        self._known.clear()
+        await self.collection.delete_many({})
+
+    def _know(self, document_id: str) -> None:
+        if len(self._known) >= KNOWN_DOCUMENTS:
+            self._known.clear()
+        self._known.add(document_id)
 
     async def write(self, document_id: str, version: int, fields: Document) -> None:
         """Write the document as of ``version`` unless it already shows that version or a
@@ -41,6 +71,7 @@ class VersionedDocuments:
             # already shows version 1 or newer.
             with contextlib.suppress(DuplicateKeyError):
                 await self._inserts.insert({"_id": document_id, **fields, "version": version})
+            self._know(document_id)
             return
         if await self.version(document_id) >= version:
             return

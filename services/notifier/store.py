@@ -91,7 +91,7 @@ class Recipients:
             for event in commit.events:
                 recipient.apply(event.message())
             recipient.version = commit.version
-        await self._recipients.collection.delete_many({})
+        await self._recipients.clear()
         for recipient in recipients.values():
             await self.put(recipient)
         return len(recipients)

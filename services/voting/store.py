@@ -114,7 +114,7 @@ class VotingReadModels:
         fields: Callable[[A], Document],
         version: int | None,
     ) -> None:
-        if version is not None and await documents.version(aggregate_id) >= version:
+        if version is not None and await documents.shows(aggregate_id, version):
             return
         aggregate = await repository.get(aggregate_id)
         if aggregate is None:
@@ -129,7 +129,7 @@ class VotingReadModels:
     async def rebuild(self) -> int:
         """Drop the read models and replay every event in the store; returns the count."""
         for documents in (self._votings, self._ballots, self._registrations):
-            await documents.collection.delete_many({})
+            await documents.clear()
         applied = 0
         async for commit in self._store.replay():
             for envelope in commit.events:
