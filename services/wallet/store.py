@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
+from eventing.grouped import GroupedDeletes, GroupedInserts
 from eventing.repository import Repository
 from eventing.store import EventStore
 from services.wallet.domain import Account, PaymentReceived
@@ -46,20 +47,22 @@ class OpenReservation:
     correlation_id: str | None
 
 
-async def _upsert(collection: Any, key: str, document: dict[str, Any]) -> None:
-    """Write ``document`` under ``key``, also when a concurrent writer inserts it first."""
+async def _put(rows: GroupedInserts, key: str, document: dict[str, Any]) -> None:
+    """Write ``document`` under ``key``: inserted along with concurrent writes when the key
+    is new (nearly always), else replaced."""
     try:
-        await collection.replace_one({"_id": key}, document, upsert=True)
+        await rows.insert({"_id": key, **document})
     except DuplicateKeyError:
-        # Two upserts of one new key: the loser's insert fails (FerretDB, and MongoDB
-        # without a retry), the row exists now and is simply replaced.
-        await collection.replace_one({"_id": key}, document)
+        await rows.collection.replace_one({"_id": key}, document)
 
 
 class WalletReadModels:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._open = db["open_reservations"]
+        self._open_inserts = GroupedInserts(self._open)
+        self._open_deletes = GroupedDeletes(self._open)
         self._intents = db["payment_intents"]
+        self._intent_inserts = GroupedInserts(self._intents)
 
     async def ensure_indexes(self) -> None:
         await self._open.create_index([("expires_at", ASCENDING)], name="expiry")
@@ -69,8 +72,8 @@ class WalletReadModels:
     async def hold(
         self, reservation_id: str, user_id: str, expires_at: datetime, correlation_id: str | None
     ) -> None:
-        await _upsert(
-            self._open,
+        await _put(
+            self._open_inserts,
             reservation_id,
             {"user_id": user_id, "expires_at": expires_at, "correlation_id": correlation_id},
         )
@@ -86,7 +89,7 @@ class WalletReadModels:
             await self.hold(reservation_id, account.user_id, reservation.expires_at, correlation_id)
 
     async def forget(self, reservation_id: str) -> None:
-        await self._open.delete_one({"_id": reservation_id})
+        await self._open_deletes.delete(reservation_id)
 
     async def expired(self, now: datetime, limit: int) -> list[OpenReservation]:
         """Reservations held past their expiry, oldest first."""
@@ -109,7 +112,9 @@ class WalletReadModels:
     # Payment intents ------------------------------------------------------------------
 
     async def link_payment_intent(self, payment_intent: str, session_id: str, user_id: str) -> None:
-        await _upsert(self._intents, payment_intent, {"session_id": session_id, "user_id": user_id})
+        await _put(
+            self._intent_inserts, payment_intent, {"session_id": session_id, "user_id": user_id}
+        )
 
     async def paid_session(self, payment_intent: str) -> tuple[str, str] | None:
         """The (session id, user id) the payment intent paid, if the wallet credited it."""
