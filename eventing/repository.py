@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
 from contracts import Envelope
@@ -37,6 +38,7 @@ class Repository(Generic[A]):
         self._factory = factory
         self._remember = remember
         self._remembered: OrderedDict[str, A] = OrderedDict()
+        self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def get(self, aggregate_id: str) -> A | None:
         """The aggregate rebuilt from its events, or None when its stream is empty."""
@@ -95,7 +97,39 @@ class Repository(Generic[A]):
         process appended since). A decision that appends is then refused by the store as a
         lost race; one that appends nothing, or raises, is checked against the stream
         having moved on, and taken again on the stream as it is.
+
+        Changes of one aggregate in this process take turns: each starts from what the
+        one before saved, where racing would cost every loser a reread of the stream.
         """
+        async with self._turn(aggregate_id):
+            return await self._change(
+                aggregate_id, decide, cause, correlation_id, create=create, loaded=loaded
+            )
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, aggregate_id: str) -> AsyncIterator[None]:
+        lock, waiting = self._changing.get(aggregate_id) or (asyncio.Lock(), 0)
+        self._changing[aggregate_id] = (lock, waiting + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, waiting = self._changing[aggregate_id]
+            if waiting == 1:
+                del self._changing[aggregate_id]
+            else:
+                self._changing[aggregate_id] = (lock, waiting - 1)
+
+    async def _change(
+        self,
+        aggregate_id: str,
+        decide: Callable[[A], T],
+        cause: Envelope | None,
+        correlation_id: str | None,
+        *,
+        create: bool,
+        loaded: A | None,
+    ) -> tuple[A, T, bool] | None:
         for attempt in range(CHANGE_ATTEMPTS):
             if attempt == 0 and loaded is not None:
                 aggregate: A | None = loaded
@@ -129,8 +163,8 @@ class Repository(Generic[A]):
         raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)
 
     def _recall(self, aggregate_id: str) -> A | None:
-        """The aggregate as this process last saw it, handed over (a concurrent change of
-        the same aggregate in this process reads the stream instead)."""
+        """The aggregate as this process last saw it, handed over: a change that fails
+        leaves no copy behind, and the next one reads the stream."""
         return self._remembered.pop(aggregate_id, None)
 
     def _keep(self, aggregate: A) -> None:

@@ -52,6 +52,9 @@ OUT_DIR = ROOT / ".stack" / "bench"
 PASSWORD = "bench password, long enough"
 # Answers that mean an endpoint is not there (yet), as opposed to refusing the request.
 NOT_THERE = {404, 405, 501}
+# Votings of each kind a run may open: free and paid ones together stay within the 16
+# that may overlap.
+MAX_VOTINGS = 8
 
 
 # Options -----------------------------------------------------------------------------
@@ -61,6 +64,7 @@ NOT_THERE = {404, 405, 501}
 class Options:
     users: int
     votes: int
+    votings: int
     concurrency: int
     ceiling_messages: int
     ceiling_in_flight: int
@@ -76,6 +80,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--users", type=int, default=1000, help="users created (default 1000)")
     parser.add_argument(
         "--votes", type=int, help="votes per voting, one per user (default: --users)"
+    )
+    parser.add_argument(
+        "--votings",
+        type=int,
+        default=1,
+        help="votings of each kind, open at once; every voter votes in each (default 1)",
     )
     parser.add_argument(
         "--concurrency", type=int, default=64, help="requests in flight (default 64)"
@@ -110,12 +120,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     votes = args.votes if args.votes is not None else args.users
     if not 0 < votes <= args.users:
         parser.error("--votes must be between 1 and --users: each user votes once per voting")
+    if not 1 <= args.votings <= MAX_VOTINGS:
+        # Free and paid ones are open at once, and the system allows 16 at a time.
+        parser.error(f"--votings must be between 1 and {MAX_VOTINGS}")
     profiled = tuple(s for s in args.profile.split(",") if s)
     if unknown := set(profiled) - set(SERVICES):
         parser.error(f"--profile: no such service {', '.join(sorted(unknown))}")
     return Options(
         users=args.users,
         votes=votes,
+        votings=args.votings,
         concurrency=args.concurrency,
         ceiling_messages=args.ceiling_messages,
         ceiling_in_flight=args.ceiling_in_flight,
@@ -420,29 +434,39 @@ async def _find_voting(
 
 
 async def grant_credits(
-    http: httpx.AsyncClient, admin: dict[str, str], users: Sequence[User], bus: Bus, limit: int
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    users: Sequence[User],
+    bus: Bus,
+    limit: int,
+    amount: int,
 ) -> str:
-    """One credit for each user; says how, or raises Unavailable."""
-    first = await _grant_over_http(http, admin, users[0])
+    """``amount`` credits for each user; says how, or raises Unavailable."""
+    first = await _grant_over_http(http, admin, users[0], amount)
     if first.status_code in NOT_THERE:
         # The operator endpoint is not built yet: ask the wallet directly, so the paid
         # saga can still be measured (granting is setup, not what is timed).
-        await bounded((_grant_over_bus(bus, user) for user in users), limit)
+        await bounded((_grant_over_bus(bus, user, amount) for user in users), limit)
         endpoint = f"POST /admin/users/{{user_id}}/credits answered {first.status_code}"
         return f"through the wallet's command queue ({endpoint})"
-    await _until_granted(http, admin, users[0], first)
-    await bounded((_grant(http, admin, user) for user in users[1:]), limit)
+    await _until_granted(http, admin, users[0], amount, first)
+    await bounded((_grant(http, admin, user, amount) for user in users[1:]), limit)
     return "through POST /admin/users/{user_id}/credits"
 
 
-async def _grant(http: httpx.AsyncClient, admin: dict[str, str], user: User) -> None:
-    await _until_granted(http, admin, user, await _grant_over_http(http, admin, user))
+async def _grant(http: httpx.AsyncClient, admin: dict[str, str], user: User, amount: int) -> None:
+    answer = await _grant_over_http(http, admin, user, amount)
+    await _until_granted(http, admin, user, amount, answer)
 
 
 async def _until_granted(
-    http: httpx.AsyncClient, admin: dict[str, str], user: User, answer: httpx.Response
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    user: User,
+    amount: int,
+    answer: httpx.Response,
 ) -> None:
-    """Until the user holds a credit. A grant the gateway gave up waiting for (503) may
+    """Until the user holds the credits. A grant the gateway gave up waiting for (503) may
     have been made all the same, so the balance decides whether to ask again."""
     for _ in range(5):
         if answer.status_code in (200, 201):
@@ -452,24 +476,24 @@ async def _until_granted(
                 f"granting credits answered {answer.status_code}: {answer.text[:200]}"
             )
         await asyncio.sleep(1)
-        if (await _balance(http, user) or 0) >= 1:
+        if (await _balance(http, user) or 0) >= amount:
             return
-        answer = await _grant_over_http(http, admin, user)
+        answer = await _grant_over_http(http, admin, user, amount)
     raise Unavailable("the wallet did not grant credits within five tries")
 
 
 async def _grant_over_http(
-    http: httpx.AsyncClient, admin: dict[str, str], user: User
+    http: httpx.AsyncClient, admin: dict[str, str], user: User, amount: int
 ) -> httpx.Response:
     return await http.post(
         f"/admin/users/{user.id}/credits",
         headers=admin,
-        json={"amount": 1, "reason": "benchmark"},
+        json={"amount": amount, "reason": "benchmark"},
     )
 
 
-async def _grant_over_bus(bus: Bus, user: User) -> None:
-    command = GrantCredits(user_id=user.id, amount=1, reason="benchmark", granted_by="bench")
+async def _grant_over_bus(bus: Bus, user: User, amount: int) -> None:
+    command = GrantCredits(user_id=user.id, amount=amount, reason="benchmark", granted_by="bench")
     try:
         reply: Reply = await bus.request("wallet", Envelope.wrap(command), timeout=30)
     except ServiceUnavailable as error:
@@ -530,22 +554,22 @@ async def drive(
     api: str,
     name: str,
     users: Sequence[User],
-    voting: dict[str, Any],
+    votings: Sequence[dict[str, Any]],
     concurrency: int,
 ) -> Run:
-    """Each user votes once, ``concurrency`` requests in flight.
+    """Each user votes once in each voting, ``concurrency`` requests in flight.
 
     Through aiohttp, not the httpx client of the set-up: the load generator shares the
     machine's cores with the system, and aiohttp spends a fraction of httpx's CPU per
     request (most of all with many connections).
     """
-    options = [option["id"] for option in voting["options"]]
     connector = aiohttp.TCPConnector(limit=concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(f"{api}/", connector=connector, timeout=timeout) as http:
         votes = (
-            cast(http, user, voting["id"], options[n % len(options)])
+            cast(http, user, voting["id"], voting["options"][n % len(voting["options"])]["id"])
             for n, user in enumerate(users)
+            for voting in votings
         )
         started = time.perf_counter()
         samples = await bounded(votes, concurrency)
@@ -556,20 +580,32 @@ async def drive(
 
 
 async def counted_votes(
-    http: httpx.AsyncClient, admin: dict[str, str], settings: RuntimeSettings, voting_id: str
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    settings: RuntimeSettings,
+    votings: Sequence[dict[str, Any]],
 ) -> tuple[int, str]:
-    """Votes counted in a voting: from its results, else from the voting service's store."""
-    results = await http.get(f"/votings/{voting_id}/results", headers=admin)
-    if results.status_code == 200:
-        return int(results.json()["total"]), "GET /votings/{id}/results"
-    stored = await count_events(settings, "voting", f"vote-{voting_id}:", VoteCast.type, voting_id)
-    return stored, f"the voting store (results answered {results.status_code})"
+    """Votes counted in the votings: from their results, else from the voting service's
+    store."""
+    total = 0
+    for voting in votings:
+        results = await http.get(f"/votings/{voting['id']}/results", headers=admin)
+        if results.status_code != 200:
+            ids = {voting["id"] for voting in votings}
+            stored = await count_events(settings, "voting", "vote-", VoteCast.type, ids)
+            return stored, f"the voting store (results answered {results.status_code})"
+        total += int(results.json()["total"])
+    return total, "GET /votings/{id}/results"
 
 
 async def count_events(
-    settings: RuntimeSettings, service: str, stream_prefix: str, event_type: str, voting_id: str
+    settings: RuntimeSettings,
+    service: str,
+    stream_prefix: str,
+    event_type: str,
+    voting_ids: set[str],
 ) -> int:
-    """Events of one type about one voting in a service's event store."""
+    """Events of one type about some votings in a service's event store."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
     try:
         query = {"stream": {"$regex": f"^{re.escape(stream_prefix)}"}}
@@ -577,7 +613,7 @@ async def count_events(
         count = 0
         async for commit in database[COMMITS].find(query, {"events": 1}):
             for event in commit["events"]:
-                if event["type"] == event_type and event["payload"].get("voting_id") == voting_id:
+                if event["type"] == event_type and event["payload"].get("voting_id") in voting_ids:
                     count += 1
         return count
     finally:
@@ -967,8 +1003,8 @@ class Bench:
             env = self.system.env
             admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
             users = await self._users(http)
-            free = await open_voting(http, admin, "free")
-            paid = await open_voting(http, admin, "paid")
+            free = [await open_voting(http, admin, "free") for _ in range(options.votings)]
+            paid = [await open_voting(http, admin, "paid") for _ in range(options.votings)]
             voters = users[: options.votes]
             free_accounting = await self._free_run(http, admin, voters, free)
             paid_accounting = await self._paid_run(http, admin, voters, paid)
@@ -991,15 +1027,19 @@ class Bench:
         http: httpx.AsyncClient,
         admin: dict[str, str],
         voters: list[User],
-        voting: dict[str, Any],
+        votings: list[dict[str, Any]],
     ) -> Accounting:
-        print(f"free run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        print(
+            f"free run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
+            f"{self.options.concurrency} in flight",
+            flush=True,
+        )
         meter = CpuMeter(self.system)
         meter.start()
-        run = await drive(self.api, "free", voters, voting, self.options.concurrency)
+        run = await drive(self.api, "free", voters, votings, self.options.concurrency)
         self.runs.append(run)
         counted, source = await settled_count(
-            lambda: counted_votes(http, admin, self.settings, voting["id"]),
+            lambda: counted_votes(http, admin, self.settings, votings),
             run.accepted,
             self.options.settle_seconds,
         )
@@ -1012,27 +1052,33 @@ class Bench:
         http: httpx.AsyncClient,
         admin: dict[str, str],
         voters: list[User],
-        voting: dict[str, Any],
+        votings: list[dict[str, Any]],
     ) -> Accounting | str:
         """The paid run's accounting, or why there is no paid run."""
         bus = Bus(self.settings, "bench")
         await bus.start()
         try:
-            how = await grant_credits(http, admin, voters, bus, self.options.concurrency)
+            how = await grant_credits(
+                http, admin, voters, bus, self.options.concurrency, len(votings)
+            )
         except Unavailable as error:
             return str(error)
         finally:
             await bus.stop()
-        print(f"  granted 1 credit to each of {len(voters):,} users {how}", flush=True)
+        print(f"  granted {len(votings)} credit(s) each to {len(voters):,} users {how}", flush=True)
         before = await balances(http, voters, self.options.concurrency)
-        print(f"paid run: {len(voters):,} votes, {self.options.concurrency} in flight", flush=True)
+        print(
+            f"paid run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
+            f"{self.options.concurrency} in flight",
+            flush=True,
+        )
         meter = CpuMeter(self.system)
         meter.start()
-        run = await drive(self.api, "paid", voters, voting, self.options.concurrency)
+        run = await drive(self.api, "paid", voters, votings, self.options.concurrency)
         self.runs.append(run)
         if run.accepted == 0:
             return f"no paid vote was accepted: {dict(run.errors())}"
-        accounting = await self._paid_accounting(http, admin, voting, run, meter)
+        accounting = await self._paid_accounting(http, admin, votings, run, meter)
         run.cpu = meter.spent
         if isinstance(accounting, Accounting):
             after = await balances(http, voters, self.options.concurrency)
@@ -1044,14 +1090,14 @@ class Bench:
         self,
         http: httpx.AsyncClient,
         admin: dict[str, str],
-        voting: dict[str, Any],
+        votings: list[dict[str, Any]],
         run: Run,
         meter: CpuMeter,
     ) -> Accounting | str:
         """Waits until the votes are counted and their credits debited, then stops the
         meter (reading the balances afterwards is not the votes' cost)."""
         counted, source = await settled_count(
-            lambda: counted_votes(http, admin, self.settings, voting["id"]),
+            lambda: counted_votes(http, admin, self.settings, votings),
             run.accepted,
             self.options.settle_seconds,
         )
@@ -1065,7 +1111,7 @@ class Bench:
         # A vote is counted before the wallet debits its credit: wait for the debits too.
         async def debits() -> tuple[int, str]:
             found = await count_events(
-                self.settings, "wallet", "account-", CreditsDebited.type, voting["id"]
+                self.settings, "wallet", "account-", CreditsDebited.type, {v["id"] for v in votings}
             )
             return found, "the wallet's store"
 
@@ -1080,7 +1126,8 @@ class Bench:
     ) -> None:
         options = self.options
         print(
-            f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes per voting, "
+            f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes in each of "
+            f"{options.votings} voting(s) per kind, "
             f"concurrency {options.concurrency}, {os.cpu_count()} CPUs; 1-minute load average "
             f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now\n"
         )

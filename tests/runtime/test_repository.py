@@ -3,11 +3,13 @@ never decides on a state another process has moved past."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pymongo import AsyncMongoClient
 
+from contracts import Envelope
 from eventing.repository import Repository
 from eventing.settings import RuntimeSettings
 from eventing.store import EventStore
@@ -81,3 +83,25 @@ async def test_a_refusal_is_taken_again_on_the_newest_state(store: EventStore) -
     # A refusal that holds on the newest state stands.
     with pytest.raises(LookupError, match="only 4 credits"):
         await here.change("u1", needing(5))
+
+
+async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here = Repository(store, Account)
+    await here.change("u2", Account.open)
+    reads = 0
+    read = store.read
+
+    async def counted(stream: str) -> list[Envelope]:
+        nonlocal reads
+        reads += 1
+        return await read(stream)
+
+    monkeypatch.setattr(store, "read", counted)
+    await asyncio.gather(*(here.change("u2", grant(1)) for _ in range(20)))
+
+    stored = await Repository(store, Account).get("u2")
+    assert stored is not None and stored.available == 20
+    # Each started from the one before: no change lost a race and read the stream again.
+    assert reads == 1  # the check above
