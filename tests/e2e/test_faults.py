@@ -12,6 +12,7 @@ from pymongo import AsyncMongoClient
 from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
 from tests.conftest import Servers, consumer_counts
 from tests.e2e.conftest import RunningSystem, signup_and_login
+from tests.e2e.paid import admin_headers, counted, open_voting, some_users
 from tests.support import count_commits, eventually
 
 
@@ -78,3 +79,48 @@ async def _keep_signing_up(
 async def _all_consumed(namespace: str, queues: list[str]) -> dict[str, int] | None:
     counts = await asyncio.to_thread(consumer_counts, namespace)
     return counts if all(counts.get(q, 0) >= 1 for q in queues) else None
+
+
+async def test_votes_in_flight_when_the_voting_service_dies_are_each_counted_once(
+    own_system: RunningSystem,
+) -> None:
+    voting_process = own_system.system.processes["voting"]
+    async with httpx.AsyncClient(base_url=own_system.api, timeout=60) as http:
+        admin = await admin_headers(http)
+        voting = await open_voting(http, admin, kind="free")
+        users = [headers for _, headers in await some_users(http, admin, 12, credits=0)]
+        options = [voting["options"][n % 2]["id"] for n in range(len(users))]
+
+        async def cast(n: int) -> httpx.Response:
+            return await http.post(
+                f"/votings/{voting['id']}/votes",
+                headers={**users[n], "Idempotency-Key": f"vote-{n}"},
+                json={"option_id": options[n]},
+            )
+
+        # Sent at once to a frozen service, the votes go out in batches and wait in its
+        # queue (and in its prefetch), unanswered; then it dies.
+        voting_process.pause()
+        try:
+            in_flight = [asyncio.create_task(cast(n)) for n in range(len(users))]
+            await asyncio.sleep(0.5)
+        finally:
+            voting_process.kill()
+        voting_process.start()
+        await asyncio.to_thread(own_system.system.wait_ready, 60.0)
+        first = await asyncio.gather(*in_flight)
+        assert {r.status_code for r in first} <= {201, 503}, [r.text for r in first]
+
+        # A retry with its key finds the vote the first try made, or makes it now.
+        for n in range(len(users)):
+
+            async def retried(n: int = n) -> httpx.Response | None:
+                again = await cast(n)
+                return None if again.status_code == 503 else again
+
+            again = await eventually(retried, timeout=30)
+            assert again.status_code == 201, again.text
+            assert again.json()["option_id"] == options[n]
+            if first[n].status_code == 201:
+                assert again.json()["vote_id"] == first[n].json()["vote_id"]
+        assert await counted(http, admin, voting["id"]) == len(users)
