@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,11 @@ from eventing.store import Commit, EventStore
 
 log = get_logger(__name__)
 
-Publish = Callable[[Envelope], Awaitable[None]]
+# Publishes events of one routing key as one message (eventing.bus.Bus.publish_events).
+Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+# Events in one message at most.
+EVENTS_PER_MESSAGE = 100
 
 
 class Lease:
@@ -117,16 +121,32 @@ class OutboxRelay:
 
     async def _publish_in_stream_order(self, commits: list[Commit]) -> None:
         # Streams are independent, so they publish concurrently (confirms overlap);
-        # within one stream, events go out in their order.
+        # within one stream, events go out in their order. The streams with one event
+        # here (nearly all) have theirs published together, one message per routing key.
         by_stream: dict[str, list[Envelope]] = defaultdict(list)
         for commit in sorted(commits, key=lambda commit: commit.version):
             by_stream[commit.stream].extend(e for e in commit.events if e.is_public)
+        lone_events: dict[str, list[Envelope]] = defaultdict(list)
+        in_order: list[list[Envelope]] = []
+        for events in by_stream.values():
+            if len(events) == 1:
+                lone_events[events[0].routing_key].append(events[0])
+            elif events:
+                in_order.append(events)
+        batches = [
+            events[start : start + EVENTS_PER_MESSAGE]
+            for events in lone_events.values()
+            for start in range(0, len(events), EVENTS_PER_MESSAGE)
+        ]
 
         async def publish_stream(events: list[Envelope]) -> None:
             for event in events:
-                await self._publish(event)
+                await self._publish([event])
 
-        await asyncio.gather(*(publish_stream(events) for events in by_stream.values()))
+        await asyncio.gather(
+            *(self._publish(batch) for batch in batches),
+            *(publish_stream(events) for events in in_order),
+        )
 
     async def flush(self) -> None:
         """Publish everything this process has appended (before it stops)."""

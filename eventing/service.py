@@ -45,7 +45,7 @@ class ServiceRuntime:
         self.bus = Bus(self.settings, service)
         self.relay = OutboxRelay(
             self.store,
-            self.bus.publish_event,
+            self.bus.publish_events,
             Lease(self.db, "outbox-relay", timedelta(seconds=self.settings.relay_lease_seconds)),
             batch_size=self.settings.relay_batch_size,
             sweep_seconds=self.settings.relay_sweep_seconds,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -81,7 +82,7 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         async def killed(_: Any) -> None:
             raise RelayKilled
 
-        dying = OutboxRelay(gateway.store, gateway.bus.publish_event, gateway.relay._lease)
+        dying = OutboxRelay(gateway.store, gateway.bus.publish_events, gateway.relay._lease)
         dying._store = _StoreDyingOnMark(gateway.store, killed)  # type: ignore[assignment]
         with pytest.raises(RelayKilled):
             await dying.relay_once()
@@ -89,7 +90,7 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
 
         # The restarted relay finds the commit still unpublished and publishes it again.
         assert len(await gateway.store.unpublished(10)) == 1
-        restarted = OutboxRelay(gateway.store, gateway.bus.publish_event, gateway.relay._lease)
+        restarted = OutboxRelay(gateway.store, gateway.bus.publish_events, gateway.relay._lease)
         assert await restarted.relay_once() == 1
         assert await gateway.store.unpublished(10) == []
 
@@ -110,8 +111,8 @@ async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
     # the process never finishes stopping.
     published: list[str] = []
 
-    async def publish(event: Envelope) -> None:
-        published.append(event.message_id)
+    async def publish(events: Sequence[Envelope]) -> None:
+        published.extend(event.message_id for event in events)
 
     for spins in range(8):
         relay = OutboxRelay(
@@ -172,6 +173,25 @@ async def test_a_message_whose_handler_always_fails_is_dead_lettered_and_does_no
         assert recorder.deliveries["u1"] == settings.delivery_limit + 1
         await asyncio.sleep(0.5)
         assert recorder.deliveries["u1"] == settings.delivery_limit + 1
+    finally:
+        await consumer.stop()
+
+
+async def test_events_of_one_batch_are_each_handled_and_a_failing_one_is_retried_alone(
+    settings: RuntimeSettings, gateway: ServiceRuntime, servers: Servers
+) -> None:
+    consumer, recorder = await start_consumer(settings, fail_for={"u1"})
+    try:
+        batch = [user_registered(n) for n in range(1, 11)]
+        await gateway.bus.publish_events(batch)
+
+        applied = await eventually(_applied_count(recorder, 9))
+        assert applied == {f"u{n}": 1 for n in range(2, 11)}
+        dead = await eventually(_dead_letters(servers, settings))
+        assert [m.message_id for m in dead] == [batch[0].message_id]
+        # Once in the batch, then on its own: the first delivery and each redelivery.
+        assert recorder.deliveries["u1"] == 1 + settings.delivery_limit + 1
+        assert all(recorder.deliveries[f"u{n}"] == 1 for n in range(2, 11))
     finally:
         await consumer.stop()
 
