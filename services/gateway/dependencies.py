@@ -77,7 +77,7 @@ class Gateway:
         return answer.model_validate(result)
 
 
-def running_gateway(request: Request) -> Gateway:
+async def running_gateway(request: Request) -> Gateway:
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     if gateway is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the gateway is not running")

@@ -25,7 +25,7 @@ CORRELATION_HEADER = "X-Correlation-ID"
 _VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-def correlation_id(request: Request) -> str:
+async def correlation_id(request: Request) -> str:
     """The correlation id of the request being handled."""
     return str(request.state.correlation_id)
 
