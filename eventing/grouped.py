@@ -20,6 +20,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
 Document = dict[str, Any]
 Item = TypeVar("Item")
+T = TypeVar("T")
 
 DUPLICATE_KEY = 11000
 # Documents per command: well under the 16 MiB message limit for documents of a few KiB.
@@ -53,9 +54,9 @@ class _Group(Generic[Item]):
                 failed = {e["index"]: e for e in error.details.get("writeErrors", [])}
                 for index, (_, future) in enumerate(batch):
                     if index in failed:
-                        _settle(future, _write_error(failed[index]))
+                        settle(future, _write_error(failed[index]))
                     else:
-                        _settle(future, None)
+                        settle(future, None)
                 continue
             except asyncio.CancelledError:
                 for _, future in batch:
@@ -63,10 +64,10 @@ class _Group(Generic[Item]):
                 raise
             except Exception as error:  # noqa: BLE001 - every caller in the batch gets it
                 for _, future in batch:
-                    _settle(future, error)
+                    settle(future, error)
                 continue
             for _, future in batch:
-                _settle(future, None)
+                settle(future, None)
 
     async def _write(self, items: Sequence[Item]) -> None:
         raise NotImplementedError
@@ -103,10 +104,11 @@ def _write_error(details: dict[str, Any]) -> WriteError:
     return kind(details.get("errmsg", "write failed"), details.get("code"), details)
 
 
-def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None:
+def settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
+    """Give a waiting caller its result or its error, unless it has stopped waiting."""
     if future.done():
         return
-    if outcome is None:
-        future.set_result(None)
-    else:
+    if isinstance(outcome, BaseException):
         future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

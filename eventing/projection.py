@@ -91,9 +91,9 @@ async def show_newest(
 ) -> bool:
     """Write the aggregate's read model until it shows the newest state of its stream.
 
-    Handlers run concurrently and the version check in :meth:`VersionedDocuments.write` is not
-    atomic with its write, so an older state written at the same time can land over a
-    newer one. Whoever wrote last sees the stream ahead of the read model and writes the
+    Handlers run concurrently and the version check in :meth:`VersionedDocuments.write`
+    is not atomic with its write, so an older state written at the same time can land
+    over a newer one. Whoever wrote last sees the stream ahead of the read model and writes the
     newest state again. ``shown`` gives the version a read model shows. False when the
     read model still lags after a few rounds.
     """

@@ -25,6 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import Envelope, Reply
+from eventing.grouped import settle
 
 BATCH_TYPE = "batch"
 # Requests per batch: a batch is answered when its slowest request is.
@@ -60,28 +61,30 @@ class ReplyQueue:
         other requests of that group made at the same moment."""
         if batch is None:
             async with asyncio.timeout(timeout):
-                future = await self._send(
-                    routing_key=routing_key,
-                    body=envelope.model_dump_json().encode(),
-                    message_id=envelope.message_id,
-                    message_type=envelope.type,
-                    timeout=timeout,
-                )
+                future = await self._send(routing_key, [envelope], timeout)
                 return Reply.model_validate_json(await future)
         key = (routing_key, timeout, batch)
         batcher = self._batches.get(key)
         if batcher is None:
-            batcher = self._batches[key] = _Batcher(self, routing_key, timeout)
+            batcher = self._batches[key] = _Batcher(
+                self, routing_key, timeout, on_idle=lambda: self._batches.pop(key, None)
+            )
         request = _Request(envelope, asyncio.get_running_loop().create_future())
-        batcher.add(request, lambda: self._batches.pop(key, None))
+        batcher.add(request)
         async with asyncio.timeout(timeout):
             return await request.reply
 
     async def _send(
-        self, *, routing_key: str, body: bytes, message_id: str, message_type: str, timeout: float
+        self, routing_key: str, envelopes: list[Envelope], timeout: float
     ) -> asyncio.Future[bytes]:
-        """Publish a request; the future of its reply's body, forgotten once done or
-        cancelled (cancel it when giving up)."""
+        """Publish a request (one envelope as itself, several as a batch); the future of
+        its reply's body, forgotten once done or cancelled (cancel it when giving up)."""
+        if len(envelopes) == 1:
+            body = envelopes[0].model_dump_json().encode()
+            message_id, message_type = envelopes[0].message_id, envelopes[0].type
+        else:
+            body = BATCH_OF_ENVELOPES.dump_json(envelopes)
+            message_id, message_type = uuid.uuid4().hex, BATCH_TYPE
         if self._channel is None:
             raise RuntimeError("the reply queue is not started")
         request_id = uuid.uuid4().hex
@@ -121,53 +124,40 @@ class _Batcher:
     replies: ReplyQueue
     routing_key: str
     timeout: float
+    on_idle: Callable[[], object]
     waiting: list[_Request] = field(default_factory=list)
     sender: asyncio.Task[None] | None = None
 
-    def add(self, request: _Request, on_idle: Callable[[], object]) -> None:
+    def add(self, request: _Request) -> None:
         self.waiting.append(request)
         if self.sender is None or self.sender.done():
-            self.sender = asyncio.create_task(self._send_all(on_idle))
+            self.sender = asyncio.create_task(self._send_all())
 
-    async def _send_all(self, on_idle: Callable[[], object]) -> None:
+    async def _send_all(self) -> None:
         try:
             while self.waiting:
                 batch = self.waiting[:MAX_BATCH]
                 del self.waiting[:MAX_BATCH]
                 try:
-                    reply = await self._send(batch)
+                    reply = await self.replies._send(
+                        self.routing_key, [request.envelope for request in batch], self.timeout
+                    )
                 except Exception as error:  # noqa: BLE001 - every request of the batch gets it
                     for request in batch:
-                        _settle(request.reply, error)
+                        settle(request.reply, error)
                     continue
                 reply.add_done_callback(functools.partial(_answer, batch))
                 # Nobody awaits a batch's reply but its requests, each with this timeout.
                 asyncio.get_running_loop().call_later(self.timeout, reply.cancel)
         finally:
             if not self.waiting:
-                on_idle()
-
-    async def _send(self, batch: list[_Request]) -> asyncio.Future[bytes]:
-        if len(batch) == 1:
-            envelope = batch[0].envelope
-            body = envelope.model_dump_json().encode()
-            message_id, message_type = envelope.message_id, envelope.type
-        else:
-            body = BATCH_OF_ENVELOPES.dump_json([request.envelope for request in batch])
-            message_id, message_type = uuid.uuid4().hex, BATCH_TYPE
-        return await self.replies._send(
-            routing_key=self.routing_key,
-            body=body,
-            message_id=message_id,
-            message_type=message_type,
-            timeout=self.timeout,
-        )
+                self.on_idle()
 
 
 def _answer(batch: list[_Request], done: asyncio.Future[bytes]) -> None:
     if done.cancelled():
         for request in batch:
-            _settle(request.reply, TimeoutError())
+            settle(request.reply, TimeoutError())
         return
     try:
         body = done.result()
@@ -179,16 +169,7 @@ def _answer(batch: list[_Request], done: asyncio.Future[bytes]) -> None:
                 raise ValueError(f"{len(replies)} replies to a batch of {len(batch)}")
     except (ValidationError, ValueError) as error:
         for request in batch:
-            _settle(request.reply, error)
+            settle(request.reply, error)
         return
     for request, reply in zip(batch, replies, strict=True):
-        _settle(request.reply, reply)
-
-
-def _settle(future: asyncio.Future[Reply], outcome: Reply | BaseException) -> None:
-    if future.done():
-        return
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
+        settle(request.reply, reply)

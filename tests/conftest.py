@@ -70,6 +70,21 @@ def consumer_counts(namespace: str) -> dict[str, int]:
     return counts
 
 
+def queued_messages(queue: str) -> int:
+    """Messages in a queue of the local broker, ready or delivered and not yet acked."""
+    listing = subprocess.run(
+        [*RABBITMQCTL, "list_queues", "name", "messages"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for line in listing.splitlines():
+        name, _, count = line.partition("\t")
+        if name == queue:
+            return int(count)
+    return 0
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     rabbitmq_url = os.environ.get("RABBITMQ_URL")
