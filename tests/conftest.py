@@ -50,18 +50,18 @@ def _local_stack_restart() -> None:
     subprocess.run([*RABBITMQCTL, "start_app"], check=True, capture_output=True)
 
 
+def _rabbitmqctl(*args: str) -> str:
+    """What the local broker's rabbitmqctl prints for ``args``."""
+    return subprocess.run([*RABBITMQCTL, *args], check=True, capture_output=True, text=True).stdout
+
+
 def consumer_counts(namespace: str) -> dict[str, int]:
     """Consumers attached to each of the namespace's queues, as the local broker sees them.
 
     (list_consumers, not list_queues: the latter's count for quorum queues comes from
     periodic statistics and lags.)
     """
-    listing = subprocess.run(
-        [*RABBITMQCTL, "list_consumers", "queue_name", "consumer_tag"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    listing = _rabbitmqctl("list_consumers", "queue_name", "consumer_tag")
     counts: dict[str, int] = {}
     for line in listing.splitlines():
         queue = line.partition("\t")[0]
@@ -72,12 +72,7 @@ def consumer_counts(namespace: str) -> dict[str, int]:
 
 def queued_messages(queue: str) -> int:
     """Messages in a queue of the local broker, ready or delivered and not yet acked."""
-    listing = subprocess.run(
-        [*RABBITMQCTL, "list_queues", "name", "messages"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    listing = _rabbitmqctl("list_queues", "name", "messages")
     for line in listing.splitlines():
         name, _, count = line.partition("\t")
         if name == queue:
