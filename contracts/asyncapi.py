@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from contracts.envelope import Envelope, Message, message_types
-from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+from contracts.topology import (
+    EVENT_SUBSCRIPTIONS,
+    SERVICES,
+    command_queue,
+    event_queue,
+    subscribed,
+)
 
 NAMESPACE = "livevote"
 
@@ -34,13 +40,8 @@ def _handlers(message: type[Message]) -> list[str]:
     return list(SERVICES) if owner == "system" else [owner]
 
 
-def _subscribers(routing_key: str) -> list[str]:
-    def matches(pattern: str) -> bool:
-        if pattern.endswith(".#"):
-            return routing_key.startswith(pattern[:-1])
-        return pattern == routing_key
-
-    return [s for s, patterns in EVENT_SUBSCRIPTIONS.items() if any(map(matches, patterns))]
+def _subscribers(message: type[Message]) -> list[str]:
+    return [service for service in EVENT_SUBSCRIPTIONS if subscribed(service, message)]
 
 
 def _message_component(message: type[Message], schemas: dict[str, Any]) -> dict[str, Any]:
@@ -72,9 +73,15 @@ def build() -> dict[str, Any]:
         ref = {"$ref": f"#/components/messages/{name}"}
         if message.routing_key:
             channel = f"event.{message.routing_key}"
+            routed_by = (
+                f", its routing key ending in its {message.routed_by} ({message.binding()})"
+                if message.routed_by
+                else ""
+            )
             channels[channel] = {
-                "address": message.routing_key,
-                "description": f"{message.type}, published on the {NAMESPACE}.events exchange",
+                "address": message.binding(),
+                "description": f"{message.type}, published on the {NAMESPACE}.events exchange"
+                + routed_by,
                 "messages": {name: ref},
                 "bindings": {
                     "amqp": {
@@ -95,10 +102,11 @@ def build() -> dict[str, Any]:
                 "channel": channel_ref,
                 "messages": [message_ref],
             }
-            for subscriber in _subscribers(message.routing_key):
+            for subscriber in _subscribers(message):
                 operations[f"{subscriber}.receives.{message.type}"] = {
                     "action": "receive",
-                    "summary": f"{subscriber} consumes {name} from {event_queue(subscriber)}",
+                    "summary": f"{subscriber} consumes {name} from {event_queue(subscriber)}"
+                    + f" ({', '.join(subscribed(subscriber, message))})",
                     "channel": channel_ref,
                     "messages": [message_ref],
                 }

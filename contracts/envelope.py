@@ -18,6 +18,10 @@ class Message(BaseModel):
     ``schema_version`` and, for public events, the ``routing_key`` they are published
     with. An event without a routing key is private: it stays in its service's store
     (a password hash, say) and the outbox relay never publishes it.
+
+    An event that sets ``routed_by`` (a payload field) is published with that field's
+    value appended to its routing key (``voting.vote_cast.paid``), so a consumer binds
+    only to the values it handles instead of receiving every one to drop most.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -25,6 +29,7 @@ class Message(BaseModel):
     type: ClassVar[str]
     schema_version: ClassVar[int] = 1
     routing_key: ClassVar[str] = ""
+    routed_by: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -33,6 +38,14 @@ class Message(BaseModel):
             if message_type in _registry and _registry[message_type] is not cls:
                 raise TypeError(f"message type {message_type!r} is defined twice")
             _registry[message_type] = cls
+
+    @classmethod
+    def binding(cls, value: str | None = None) -> str:
+        """The routing-key pattern that binds to this event: every one of it, or (for an
+        event routed by a field) only those whose field is ``value``."""
+        if cls.routed_by is None:
+            return cls.routing_key
+        return f"{cls.routing_key}.{value or '*'}"
 
 
 def message_types() -> dict[str, type[Message]]:
@@ -97,7 +110,10 @@ class Envelope(BaseModel):
 
     @property
     def routing_key(self) -> str:
-        return message_class(self.type).routing_key
+        message = message_class(self.type)
+        if message.routed_by is None:
+            return message.routing_key
+        return f"{message.routing_key}.{self.payload[message.routed_by]}"
 
     @property
     def is_public(self) -> bool:

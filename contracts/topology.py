@@ -4,7 +4,10 @@ Every service declares the whole topology when it starts, so an event published 
 its consumer ever ran waits in that consumer's queue instead of being lost.
 """
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, Literal, get_args, get_origin
+
+from contracts.envelope import Message, message_types
 
 SERVICES: Final = ("gateway", "voting", "wallet", "notifier", "scheduler")
 
@@ -40,8 +43,59 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "gateway.user_registered",
         # the paid-vote saga
         "voting.vote_requested",
-        "voting.vote_cast",
+        "voting.vote_cast.paid",
         "voting.vote_rejected",
     ),
     "notifier": ("gateway.user_registered", "gateway.preferences_changed"),
 }
+
+
+def matches(pattern: str, routing_key: str) -> bool:
+    """Whether a topic-exchange binding ``pattern`` takes ``routing_key`` (``*`` is one
+    word, ``#`` zero or more)."""
+
+    def match(words: list[str], keys: list[str]) -> bool:
+        if not words:
+            return not keys
+        if words[0] == "#":
+            return any(match(words[1:], keys[i:]) for i in range(len(keys) + 1))
+        return bool(keys) and words[0] in ("*", keys[0]) and match(words[1:], keys[1:])
+
+    return match(pattern.split("."), routing_key.split("."))
+
+
+def routing_keys(message: type[Message]) -> list[str]:
+    """Every routing key ``message`` is published with (one per value of its
+    ``routed_by`` field); none for a private event or a command."""
+    if not message.routing_key:
+        return []
+    if message.routed_by is None:
+        return [message.routing_key]
+    annotation = message.model_fields[message.routed_by].annotation
+    if get_origin(annotation) is not Literal:
+        raise TypeError(f"{message.__name__}.{message.routed_by} is routed by, so a Literal")
+    return [message.binding(str(value)) for value in get_args(annotation)]
+
+
+def subscribed(service: str, message: type[Message]) -> list[str]:
+    """The routing keys of ``message`` that reach ``service``'s event queue."""
+    patterns = EVENT_SUBSCRIPTIONS.get(service, ())
+    return [key for key in routing_keys(message) if any(matches(p, key) for p in patterns)]
+
+
+def subscription_gaps(service: str, handled: Iterable[type[Message]]) -> list[str]:
+    """What ``service``'s event handlers and its queue's bindings disagree on: an event
+    bound to the queue with no handler (it would be dropped in silence), or a handler
+    for an event that never reaches the queue (it would never run)."""
+    handled = set(handled)
+    gaps = [
+        f"{message.type} reaches {event_queue(service)} ({', '.join(keys)}) but has no handler"
+        for message in message_types().values()
+        if message not in handled and (keys := subscribed(service, message))
+    ]
+    gaps += [
+        f"{message.type} has a handler but no binding of {event_queue(service)} takes it"
+        for message in handled
+        if not subscribed(service, message)
+    ]
+    return sorted(gaps)

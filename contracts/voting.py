@@ -202,8 +202,11 @@ class VoteRejected(Message):
 
 
 class VoteCast(Message):
+    """A vote was counted (a paid one: its credit was reserved, and is now taken)."""
+
     type = "voting.VoteCast"
     routing_key = "voting.vote_cast"
+    routed_by = "kind"  # the wallet settles paid votes only
 
     vote_id: str
     voting_id: str

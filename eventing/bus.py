@@ -44,7 +44,13 @@ from pydantic import ValidationError
 
 from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.envelope import UnknownMessageType
-from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+from contracts.topology import (
+    EVENT_SUBSCRIPTIONS,
+    SERVICES,
+    command_queue,
+    event_queue,
+    subscription_gaps,
+)
 from eventing.logs import correlation, get_logger
 from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_OF_REPLIES, BATCH_TYPE, ReplyQueue
 from eventing.settings import RuntimeSettings
@@ -316,12 +322,19 @@ class Bus:
             log.exception("command failed")
             return Reply.fail(ErrorCode.INTERNAL_ERROR, "the command failed; try again")
 
-    def consume_events(self, handlers: Mapping[type[Message], EventHandler]) -> None:
+    def consume_events(
+        self, handlers: Mapping[type[Message], EventHandler], *, stand_in: bool = False
+    ) -> None:
         """React to events on this service's event queue.
 
         A handler that raises has its message redelivered, up to the delivery limit, then
-        dead-lettered; an unparseable message is dead-lettered at once.
+        dead-lettered; an unparseable message is dead-lettered at once. The handlers must
+        cover exactly what the service's queue is bound to (contracts.topology), unless
+        they are a test's ``stand_in`` for the service, handling part of it.
         """
+        gaps = subscription_gaps(self.service, handlers)
+        if gaps and not stand_in:
+            raise ValueError(f"{self.service}'s event handlers and bindings differ: {gaps}")
         by_type = {cls.type: handler for cls, handler in handlers.items()}
         queue = self.queue(event_queue(self.service))
 

@@ -69,11 +69,14 @@ class ServiceRuntime:
         self,
         commands: Mapping[type[Message], CommandHandler] | None = None,
         events: Mapping[type[Message], EventHandler] | None = None,
+        *,
+        stand_in: bool = False,
     ) -> None:
-        """Register the service's handlers (before :meth:`start`)."""
+        """Register the service's handlers (before :meth:`start`); a test's ``stand_in``
+        for a service may handle only some of the events its queue takes."""
         self.bus.serve_commands({Ping: self._ping, **(commands or {})})
         if events:
-            self.bus.consume_events(events)
+            self.bus.consume_events(events, stand_in=stand_in)
 
     async def _ping(self, _: Message, __: Envelope) -> Reply:
         return Reply.ok({"service": self.name})

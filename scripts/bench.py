@@ -18,11 +18,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -46,7 +44,7 @@ from eventing.bus import Bus, ServiceUnavailable
 from eventing.grouped import GroupedInserts
 from eventing.settings import RuntimeSettings
 from eventing.store import COMMITS
-from scripts.launch import ROOT, ServiceProcess, System, local_stack
+from scripts.launch import ROOT, ServiceProcess, System, free_port, local_stack
 
 T = TypeVar("T")
 OUT_DIR = ROOT / ".stack" / "bench"
@@ -230,12 +228,6 @@ class User:
 
 
 # The system --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def bench_env(namespace: str) -> dict[str, str]:
@@ -731,24 +723,12 @@ class ProfiledProcess(ServiceProcess):
     ) -> None:
         super().__init__(service, env, output)
         self.report = report
-        self._command = [
+        self.command = [
             *profiler,
             # Pausing the service for every sample slows it down too much on a busy machine.
             *("record", "--rate", "100", "--nonblocking", "--format", "raw"),
             *("--output", str(report), "--", sys.executable, "-m", f"services.{service}"),
         ]
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            self._command,
-            cwd=ROOT,
-            env=self._env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._pump, daemon=True).start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the service; py-spy then writes its report and exits."""
@@ -802,7 +782,7 @@ def profile(
     for service in services:
         reports[service] = out_dir / f"{system.env['LIVEVOTE_NAMESPACE']}-{service}.collapsed"
         system.processes[service] = ProfiledProcess(
-            service, system.env, output, command, reports[service]
+            service, system.processes[service].env, output, command, reports[service]
         )
     return reports
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import uvicorn
 
 from eventing.logs import configure_logging
@@ -9,17 +11,32 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
 
+def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    """A socket bound to ``host:port``; a ``shared`` one lets other processes bind the
+    same port (SO_REUSEPORT), and the kernel spreads new connections over all of them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((host, port))
+    listener.set_inheritable(True)
+    return listener
+
+
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
-    uvicorn.run(
+    sockets = [listening_socket(settings.host, settings.port, shared=settings.share_port)]
+    if settings.replica_port is not None:
+        sockets.append(listening_socket(settings.host, settings.replica_port, shared=False))
+    config = uvicorn.Config(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
         timeout_graceful_shutdown=10,
     )
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime.serve()
         sessions = Sessions()
         outcomes = vote_outcomes(sessions)
-        runtime.bus.consume_broadcast(outcomes, [event.routing_key for event in outcomes])
+        runtime.bus.consume_broadcast(outcomes, [event.binding() for event in outcomes])
         try:
             await runtime.start()
             users = Users(runtime.store, Passwords())

@@ -16,6 +16,11 @@ MIN_JWT_SECRET_LENGTH = 32
 class GatewaySettings(RuntimeSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65_535)
+    # Several gateway processes on one machine listen on `port` together (SO_REUSEPORT:
+    # the kernel spreads connections over them) ...
+    share_port: bool = False
+    # ... and each may listen on a port of its own too, to reach that one on purpose.
+    replica_port: int | None = Field(default=None, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     admin_email: str | None = None

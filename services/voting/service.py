@@ -18,8 +18,7 @@ class VotingService(ServiceRuntime):
             self.store, self.read_models, clock or SystemClock(), settings
         )
         self.serve(commands=self.handlers.commands(), events=self.handlers.events())
-        broadcasts = self.handlers.broadcasts()
-        self.bus.consume_broadcast(broadcasts, [event.routing_key for event in broadcasts])
+        self.bus.consume_broadcast(self.handlers.broadcasts(), self.handlers.broadcast_bindings())
 
     async def start(self) -> None:
         await self.read_models.ensure_indexes()

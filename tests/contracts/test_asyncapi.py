@@ -18,7 +18,10 @@ def test_every_message_type_is_documented_with_its_envelope() -> None:
     assert {"message_id", "correlation_id", "causation_id", "occurred_at"} <= set(
         cast["properties"]
     )
-    assert document["channels"]["event.voting.vote_cast"]["address"] == "voting.vote_cast"
+    assert document["channels"]["event.voting.vote_cast"]["address"] == "voting.vote_cast.*"
+    # The wallet takes paid votes only.
+    wallet_gets = document["operations"]["wallet.receives.voting.VoteCast"]["summary"]
+    assert wallet_gets.endswith("(voting.vote_cast.paid)")
     assert "scheduler.receives.voting.VotingScheduled" in document["operations"]
     assert "voting.answers.voting.CastVote" in document["operations"]
 

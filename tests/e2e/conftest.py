@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,17 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.launch import LOCAL_STRIPE, System
+from scripts.launch import LOCAL_STRIPE, System, free_port
 from tests.conftest import Servers, drop_namespace
 
 ADMIN_EMAIL = "admin@e2e.livevote.dev"
 ADMIN_PASSWORD = "e2e-admin-password"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -37,7 +30,11 @@ class RunningSystem:
         return f"{self.system.base_url}/api/v1"
 
 
-def start_system(servers: Servers, log_dir: Path) -> RunningSystem:
+def start_system(
+    servers: Servers, log_dir: Path, replicas: int = 1, **settings: str
+) -> RunningSystem:
+    """The whole system, ``replicas`` processes of each service, with ``settings``
+    (environment variables) on top of the tests' own."""
     namespace = f"e{uuid.uuid4().hex[:10]}"
     env = {
         **os.environ,
@@ -53,9 +50,10 @@ def start_system(servers: Servers, log_dir: Path) -> RunningSystem:
         "LIVEVOTE_RELAY_GRACE_SECONDS": "1",
         "LIVEVOTE_LOG_FORMAT": "console",
         "LIVEVOTE_STRIPE_API_BASE": LOCAL_STRIPE,
+        **settings,
     }
     log = log_dir / f"{namespace}.log"
-    system = System(env, output=log.open("w"))
+    system = System(env, output=log.open("w"), replicas=replicas)
     try:
         system.start()
     except Exception as error:

@@ -149,7 +149,7 @@ async def test_preferences_change_persists_and_is_announced(
             announced.append(envelope)
 
     notifier = ServiceRuntime("notifier", gateway_settings)
-    notifier.serve(events={PreferencesChanged: record})
+    notifier.serve(events={PreferencesChanged: record}, stand_in=True)
     await notifier.start()
     try:
         response = await client.patch(

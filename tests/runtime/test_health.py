@@ -14,14 +14,9 @@ import pytest
 
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
+from scripts.launch import free_port
 from tests.conftest import ROOT
 from tests.support import eventually
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ class Recorder:
         self.fail_for = fail_for or set()
         self._effects = runtime.db["effects"]
         self._handle_once = ProcessedMessages(runtime.db, "recorder").once(self.handle)
-        runtime.serve(events={UserRegistered: self.receive})
+        runtime.serve(events={UserRegistered: self.receive}, stand_in=True)
 
     async def receive(self, event: Message, envelope: Envelope) -> None:
         assert isinstance(event, UserRegistered)

@@ -47,7 +47,8 @@ class VotingStandIn:
         self.received: list[Envelope] = []
         self.published = 0
         self.runtime.serve(
-            events={VotingOpenTimeReached: self._record, VotingCloseTimeReached: self._record}
+            events={VotingOpenTimeReached: self._record, VotingCloseTimeReached: self._record},
+            stand_in=True,
         )
 
     async def _record(self, _: Message, envelope: Envelope) -> None:

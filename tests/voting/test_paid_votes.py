@@ -81,7 +81,7 @@ async def test_a_wallet_answering_within_the_wait_gives_a_confirmed_answer(
         assert isinstance(event, VoteRequested)
         await gateway.bus.publish_event(Envelope.wrap(reserved(event)))
 
-    wallet.serve(events={VoteRequested: reserve})
+    wallet.serve(events={VoteRequested: reserve}, stand_in=True)
     await wallet.start()
     try:
         reply = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))

@@ -1,0 +1,58 @@
+"""What the voting service tells without changing anything: tiles and results."""
+
+from __future__ import annotations
+
+from contracts import Envelope, ErrorCode, Reply
+from contracts.voting import GetResults, GetVoting, ListVotings
+from eventing.clock import Clock
+from eventing.handlers import HandlerMap
+from services.voting.changes import Changes
+from services.voting.replies import not_found, tile
+
+
+class Queries:
+    def __init__(self, changes: Changes, clock: Clock) -> None:
+        self._changes = changes
+        self._read_models = changes.read_models
+        self._clock = clock
+
+    def commands(self) -> HandlerMap[Reply]:
+        return (
+            HandlerMap[Reply]()
+            .on(ListVotings, self.list_votings)
+            .on(GetVoting, self.get_voting)
+            .on(GetResults, self.get_results)
+        )
+
+    async def list_votings(self, query: ListVotings, _: Envelope) -> Reply:
+        tiles = await self._read_models.tiles(
+            query.user_id, self._clock.now(), status=query.status, include_paid=query.include_paid
+        )
+        return Reply.ok(tiles)
+
+    async def get_voting(self, query: GetVoting, _: Envelope) -> Reply:
+        return await tile(self._read_models, query.voting_id, query.user_id, self._clock.now())
+
+    async def get_results(self, query: GetResults, _: Envelope) -> Reply:
+        voting = await self._changes.votings.get(query.voting_id)
+        if voting is None:
+            return not_found(query.voting_id)
+        status = voting.status(self._clock.now())
+        if status != "closed" and not query.is_admin:
+            return Reply.fail(
+                ErrorCode.FORBIDDEN,
+                "results are shown once the voting has closed",
+                closes_at=(voting.closed_at or voting.closes_at).isoformat(),
+            )
+        tally = await self._read_models.tally(voting.id)
+        return Reply.ok(
+            {
+                "voting_id": voting.id,
+                "status": status,
+                "total": sum(tally.values()),
+                "options": [
+                    {"id": o.id, "label": o.label, "votes": tally.get(o.id, 0)}
+                    for o in voting.options
+                ],
+            }
+        )

@@ -1,0 +1,77 @@
+"""Each service's event handlers and the bindings of its event queue are one list."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import Envelope, Message
+from contracts.gateway import UserRegistered
+from contracts.scheduler import VotingOpenTimeReached
+from contracts.topology import EVENT_SUBSCRIPTIONS, matches, routing_keys
+from contracts.voting import (
+    VoteCast,
+    VoteRequested,
+    VotingCancelled,
+    VotingClosed,
+    VotingRescheduled,
+    VotingScheduled,
+)
+from eventing.service import ServiceRuntime
+from eventing.settings import RuntimeSettings
+from services.notifier.service import NotifierService
+from services.scheduler.service import SchedulerService
+from services.voting.service import VotingService
+from services.wallet.service import WalletService
+
+
+def test_topic_patterns_match_as_the_broker_matches_them() -> None:
+    assert matches("voting.#", "voting.vote_cast.paid")
+    assert matches("voting.#", "voting")
+    assert matches("voting.vote_cast.*", "voting.vote_cast.free")
+    assert not matches("voting.vote_cast.*", "voting.vote_cast")
+    assert not matches("voting.vote_cast", "voting.vote_cast.paid")
+    assert matches("#.paid", "voting.vote_cast.paid")
+    assert not matches("wallet.#", "voting.vote_cast.paid")
+
+
+def test_an_event_routed_by_a_field_has_a_routing_key_for_each_of_its_values() -> None:
+    assert routing_keys(VoteCast) == ["voting.vote_cast.free", "voting.vote_cast.paid"]
+    assert routing_keys(VoteRequested) == ["voting.vote_requested"]
+    cast = VoteCast(vote_id="v", voting_id="x", user_id="u", option_id="o", kind="free")
+    assert Envelope.wrap(cast).routing_key == "voting.vote_cast.free"
+
+
+def test_free_votes_do_not_reach_the_wallet() -> None:
+    assert EVENT_SUBSCRIPTIONS["wallet"]
+    assert not any(matches(p, "voting.vote_cast.free") for p in EVENT_SUBSCRIPTIONS["wallet"])
+
+
+@pytest.mark.parametrize(
+    "service", [VotingService, WalletService, NotifierService, SchedulerService]
+)
+def test_every_service_handles_exactly_what_its_queue_is_bound_to(
+    service: type[ServiceRuntime],
+) -> None:
+    # A service checks its event handlers against its queue's bindings as it registers
+    # them, and raises where they differ.
+    assert service().name in EVENT_SUBSCRIPTIONS
+
+
+async def _ignore(_: Message, __: Envelope) -> None:
+    return None
+
+
+def test_an_event_bound_without_a_handler_stops_the_service_from_starting() -> None:
+    runtime = ServiceRuntime("notifier", RuntimeSettings())
+    # The notifier's queue also takes gateway.preferences_changed.
+    with pytest.raises(ValueError, match=r"PreferencesChanged reaches notifier\.events"):
+        runtime.serve(events={UserRegistered: _ignore})
+
+
+def test_a_handler_for_an_event_the_queue_never_gets_stops_the_service_from_starting() -> None:
+    runtime = ServiceRuntime("scheduler", RuntimeSettings())
+    handled = [VotingScheduled, VotingRescheduled, VotingCancelled, VotingClosed]
+    handlers = dict.fromkeys([*handled, VotingOpenTimeReached], _ignore)
+    with pytest.raises(ValueError, match="VotingOpenTimeReached has a handler but no binding"):
+        runtime.serve(events=handlers)
+    ServiceRuntime("scheduler", RuntimeSettings()).serve(events=dict.fromkeys(handled, _ignore))
