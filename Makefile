@@ -3,6 +3,7 @@
 SHELL := /bin/bash
 UV ?= uv
 PYTEST_ARGS ?=
+REPLICAS ?= 1
 
 .PHONY: help install stack-up stack-down stack-status run test lint format asyncapi
 
@@ -23,8 +24,8 @@ stack-down:  ## stop the servers stack-up started
 stack-status:  ## say which stack servers answer
 	scripts/stack.sh status
 
-run: install  ## run the stack and all five services; Ctrl-C stops what it started
-	$(UV) run --frozen python -m scripts.launch
+run: install  ## run the stack and every service (REPLICAS=2: two processes of each); Ctrl-C stops what it started
+	$(UV) run --frozen python -m scripts.launch --replicas $(REPLICAS)
 
 lint:  ## ruff (lint and format check) and mypy
 	$(UV) run --frozen ruff check .

@@ -70,6 +70,7 @@ class Options:
     store_inserts: int
     settle_seconds: float
     profile: tuple[str, ...]
+    replicas: int
     keep: bool
     out_dir: Path
 
@@ -116,6 +117,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="run these services under py-spy and show where their CPU time goes "
         "(default voting,gateway)",
     )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="processes of each service (default 1); CPU per vote is summed per service",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's queues and data")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="logs and profiles")
     args = parser.parse_args(argv)
@@ -125,6 +132,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if not 1 <= args.votings <= MAX_VOTINGS:
         # Free and paid ones are open at once, and the system allows 16 at a time.
         parser.error(f"--votings must be between 1 and {MAX_VOTINGS}")
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
     profiled = tuple(s for s in args.profile.split(",") if s)
     if unknown := set(profiled) - set(SERVICES):
         parser.error(f"--profile: no such service {', '.join(sorted(unknown))}")
@@ -138,6 +147,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         store_inserts=args.store_inserts,
         settle_seconds=args.settle_seconds,
         profile=profiled,
+        replicas=args.replicas,
         keep=args.keep,
         out_dir=args.out_dir,
     )
@@ -663,10 +673,11 @@ class CpuMeter:
 
     def _groups(self) -> dict[str, list[psutil.Process]]:
         groups: dict[str, list[psutil.Process]] = {"bench client": [psutil.Process()]}
-        for name, service in self._system.processes.items():
+        for service in self._system.processes.values():
             if service.process is not None:
                 root = psutil.Process(service.process.pid)
-                groups[name] = [root, *root.children(recursive=True)]
+                group = groups.setdefault(service.service, [])
+                group += [root, *root.children(recursive=True)]
         for process in psutil.process_iter(["name", "username"]):
             name = process.info["name"] or ""
             if name == "beam.smp":
@@ -1127,7 +1138,8 @@ class Bench:
         print(
             f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes in each of "
             f"{options.votings} voting(s) per kind, "
-            f"concurrency {options.concurrency}, {os.cpu_count()} CPUs; 1-minute load average "
+            f"concurrency {options.concurrency}, {options.replicas} process(es) of each "
+            f"service, {os.cpu_count()} CPUs; 1-minute load average "
             f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now\n"
         )
         report_runs(self.runs, ceiling)
@@ -1178,7 +1190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = runtime_settings(env)
     with local_stack(), log_path.open("w") as log:
         print(f"services' output: {log_path}", flush=True)
-        system = System(env, output=log)
+        system = System(env, output=log, replicas=options.replicas)
         profiles = profile(system, options.profile, log, options.out_dir) if options.profile else {}
         bench = Bench(options, system, settings)
         try:
