@@ -20,6 +20,8 @@ from pymongo import AsyncMongoClient
 
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
+from scripts.fake_fcm import FakeFcm
+from scripts.launch import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,3 +153,12 @@ async def gateway(settings: RuntimeSettings) -> AsyncIterator[ServiceRuntime]:
     await runtime.start()
     yield runtime
     await runtime.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_fcm() -> Iterator[FakeFcm]:
+    """The project's fake FCM server, on a port of its own."""
+    server = FakeFcm(free_port())
+    server.start()
+    yield server
+    server.stop()
