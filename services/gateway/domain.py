@@ -54,8 +54,8 @@ class EmailClaimed(Message):
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
-    reminders: bool = True
-    # Marketing consent is opt-in.
+    # Both kinds of notification are opt-in: off until the user switches them on.
+    reminders: bool = False
     updates: bool = False
     show_paid: bool = True
 

@@ -23,8 +23,8 @@ class Preferences(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    reminders: bool = True
-    # Updates are marketing: nobody receives them without opting in.
+    # Both are opt-in (updates are marketing): nobody receives them without asking.
+    reminders: bool = False
     updates: bool = False
     show_paid: bool = True
 

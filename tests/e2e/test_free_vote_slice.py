@@ -149,7 +149,8 @@ async def test_profile_shows_credits_from_the_wallet(http: httpx.AsyncClient) ->
     assert me.status_code == 200, me.text
     body = me.json()
     assert body["credits"] == 0 and body["role"] == "user"
-    assert body["preferences"] == {"reminders": True, "updates": False, "show_paid": True}
+    # Reminders and updates are opt-in.
+    assert body["preferences"] == {"reminders": False, "updates": False, "show_paid": True}
 
 
 async def test_many_users_vote_at_once_and_every_vote_counts(http: httpx.AsyncClient) -> None:

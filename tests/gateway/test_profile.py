@@ -107,7 +107,7 @@ async def test_me_shows_the_profile_with_credits_from_the_wallet(
         "role": "user",
         "credits": 7,
         "credits_reserved": 0,
-        "preferences": {"reminders": True, "updates": False, "show_paid": True},
+        "preferences": {"reminders": False, "updates": False, "show_paid": True},
     }
     [query] = wallet.received
     assert query.message() == GetBalance(user_id=user["id"])
@@ -158,7 +158,7 @@ async def test_preferences_change_persists_and_is_announced(
             headers={**bearer(access), "X-Correlation-ID": "prefs-1"},
         )
         assert response.status_code == 200, response.text
-        assert response.json() == {"reminders": True, "updates": True, "show_paid": False}
+        assert response.json() == {"reminders": False, "updates": True, "show_paid": False}
 
         # The defaults at signup, then the change, with all three values.
         await eventually(lambda: len(announced) == 2)
@@ -166,13 +166,13 @@ async def test_preferences_change_persists_and_is_announced(
         await notifier.stop()
 
     assert [e.message() for e in announced] == [
-        PreferencesChanged(user_id=user["id"], reminders=True, updates=False, show_paid=True),
-        PreferencesChanged(user_id=user["id"], reminders=True, updates=True, show_paid=False),
+        PreferencesChanged(user_id=user["id"], reminders=False, updates=False, show_paid=True),
+        PreferencesChanged(user_id=user["id"], reminders=False, updates=True, show_paid=False),
     ]
     assert announced[1].correlation_id == "prefs-1"
     async with peer("wallet", gateway_settings, {GetBalance: balance_of(0)}):
         me = await client.get("/api/v1/me", headers=bearer(access))
-    assert me.json()["preferences"] == {"reminders": True, "updates": True, "show_paid": False}
+    assert me.json()["preferences"] == {"reminders": False, "updates": True, "show_paid": False}
 
 
 async def test_unchanged_preferences_record_nothing(
@@ -182,10 +182,10 @@ async def test_unchanged_preferences_record_nothing(
     stream = User.stream_name(user["id"])
     before = await store_of(app).version(stream)
 
-    for body in ({}, {"reminders": True}, {"updates": False, "show_paid": True}):
+    for body in ({}, {"reminders": False}, {"updates": False, "show_paid": True}):
         response = await client.patch("/api/v1/me/preferences", json=body, headers=bearer(access))
         assert response.status_code == 200
-        assert response.json() == {"reminders": True, "updates": False, "show_paid": True}
+        assert response.json() == {"reminders": False, "updates": False, "show_paid": True}
 
     assert await store_of(app).version(stream) == before
 

@@ -91,13 +91,14 @@ async def test_a_registered_user_is_added_once_with_default_preferences(
     for _ in range(3):
         await gateway.bus.publish_event(registration)
     await gateway.bus.publish_event(Envelope.wrap(registered("ada")))
-    await recipient_is(notifier, "ada", Preferences(reminders=True, updates=False, show_paid=True))
+    await recipient_is(notifier, "ada", Preferences(reminders=False, updates=False, show_paid=True))
     await settled(gateway, notifier, "marker")
 
     events = await notifier.store.read(Recipient.stream_name("ada"))
     assert [e.message() for e in events] == [RecipientAdded(user_id="ada")]
     reminded_free, reminded_paid, updated = await listed(notifier)
-    assert "ada" in reminded_free and "ada" in reminded_paid
+    # Reminders and updates are opt-in: a new recipient gets neither.
+    assert "ada" not in reminded_free and "ada" not in reminded_paid
     assert "ada" not in updated
 
     async def published() -> bool:
@@ -143,8 +144,8 @@ async def test_preferences_follow_the_newest_change_whatever_order_they_arrive_i
     await recipient_is(notifier, "grace", grace_newest)
 
     reminded_free, reminded_paid, updated = await listed(notifier)
-    assert reminded_free == {"ada", "marker"}  # grace switched reminders off
-    assert reminded_paid == {"marker"}  # ada hides paid votings
+    assert reminded_free == {"ada"}  # grace switched reminders off, marker never on
+    assert reminded_paid == set()  # ada hides paid votings
     assert updated == {"ada", "grace"}
 
     # Whichever of grace's changes were handled first, each applied one was newer than
