@@ -16,7 +16,17 @@ from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.middleware import RequestContext
 from services.gateway.realtime import Sessions, vote_outcomes
-from services.gateway.routes import admin, auth, credits, health, me, socket, votings, webhooks
+from services.gateway.routes import (
+    admin,
+    auth,
+    credits,
+    devices,
+    health,
+    me,
+    socket,
+    votings,
+    webhooks,
+)
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
 
@@ -95,7 +105,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         prefix=API_PREFIX,
         responses={422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}},
     )
-    for part in (auth, me, credits, votings, admin, webhooks, socket):
+    for part in (auth, me, devices, credits, votings, admin, webhooks, socket):
         api.include_router(part.router)
     app.include_router(api)
     app.include_router(health.router)

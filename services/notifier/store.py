@@ -1,9 +1,9 @@
-"""The recipients read model (collection ``recipients``): who gets reminders and updates.
+"""The notifier's read models: recipients (who gets reminders and updates) and devices.
 
-One document per recipient, rewritten whole from the recipient's stream and guarded by
-its stream version, so a late or repeated write does not replace a newer state. (FerretDB
-does not apply that guard atomically; the handlers check the result against the stream.)
-:meth:`Recipients.rebuild` replays it from the event store.
+One document per recipient (or user's devices), rewritten whole from its stream and
+guarded by its stream version, so a late or repeated write does not replace a newer
+state. (FerretDB does not apply that guard atomically; the handlers check the result
+against the stream.) :meth:`Recipients.rebuild` replays recipients from the event store.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
+from contracts.notifier import Device
 from eventing.projection import VersionedDocuments
 from eventing.store import EventStore
+from services.notifier.devices import UserDevices
 from services.notifier.domain import Preferences, Recipient
 
 Document = dict[str, Any]
@@ -104,3 +106,27 @@ def _view(document: Document) -> RecipientView:
         added=document["added"],
         version=document["version"],
     )
+
+
+class DeviceBook:
+    """The devices read model (collection ``devices``): one document per user, the
+    devices their pushes go to, guarded by the version of their ``devices-`` stream."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._devices = VersionedDocuments(database["devices"])
+
+    async def put(self, devices: UserDevices) -> None:
+        await self._devices.write(
+            devices.id,
+            devices.version,
+            {"devices": [device.model_dump(mode="json") for device in devices.listed()]},
+        )
+
+    async def version(self, user_id: str) -> int:
+        return await self._devices.version(user_id)
+
+    async def of(self, user_id: str) -> list[Device]:
+        document = await self._devices.collection.find_one({"_id": user_id})
+        if document is None:
+            return []
+        return [Device.model_validate(device) for device in document["devices"]]
