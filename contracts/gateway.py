@@ -1,5 +1,6 @@
 """Events the gateway emits about users."""
 
+from datetime import datetime
 from typing import Literal
 
 from contracts.envelope import Message
@@ -27,3 +28,21 @@ class PreferencesChanged(Message):
     reminders: bool
     updates: bool
     show_paid: bool
+
+
+class SocketsOnline(Message):
+    """Who holds a WebSocket on one gateway process now (all of them, every time).
+
+    Each gateway process announces it every few seconds and soon after a socket opens or
+    closes; the notifier counts a user online while an announcement naming them is the
+    newest of its gateway and not past ``alive_until`` (a killed gateway stops
+    announcing, and its users count as offline once that time passes).
+    """
+
+    type = "gateway.SocketsOnline"
+    routing_key = "gateway.sockets_online"
+
+    gateway_id: str
+    user_ids: list[str]
+    sent_at: datetime
+    alive_until: datetime

@@ -46,7 +46,12 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "voting.vote_cast.paid",
         "voting.vote_rejected",
     ),
-    "notifier": ("gateway.user_registered", "gateway.preferences_changed"),
+    "notifier": (
+        "gateway.user_registered",
+        "gateway.preferences_changed",
+        "gateway.sockets_online",
+        "notifier.update_published",
+    ),
 }
 
 

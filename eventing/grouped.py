@@ -112,3 +112,22 @@ def settle(future: asyncio.Future[T], outcome: T | BaseException) -> None:
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
+
+
+async def insert_missing(
+    collection: AsyncCollection[Document], documents: Sequence[Document]
+) -> int:
+    """Insert the documents whose ``_id`` is not there yet, in unordered batches; how many
+    were new. The once-only write of work that may be done again (a redelivery)."""
+    inserted = 0
+    for start in range(0, len(documents), MAX_BATCH):
+        batch = documents[start : start + MAX_BATCH]
+        try:
+            await collection.insert_many(batch, ordered=False)
+            inserted += len(batch)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            inserted += len(batch) - len(errors)
+    return inserted

@@ -31,6 +31,7 @@ from contracts.system import Ping
 from contracts.topology import SERVICES
 from eventing.bus import Bus, ServiceUnavailable
 from eventing.settings import RuntimeSettings
+from scripts.fake_fcm import FakeFcm
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = str(ROOT / "scripts" / "stack.sh")
@@ -230,6 +231,20 @@ def local_stack() -> Iterator[None]:
             subprocess.run([STACK, "down"], check=False)
 
 
+@contextmanager
+def local_fcm() -> Iterator[FakeFcm]:
+    """The fake FCM server on its usual port for the block, unless one answers there."""
+    fcm = FakeFcm()
+    started_here = not fcm.answers()
+    if started_here:
+        fcm.start()
+    try:
+        yield fcm
+    finally:
+        if started_here:
+            fcm.stop()
+
+
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m scripts.launch", description=__doc__)
     parser.add_argument(
@@ -255,7 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with local_stack():
+    with local_stack(), local_fcm() as fcm:
+        # Pushes go to the local FCM server unless told otherwise.
+        env.setdefault("LIVEVOTE_FCM_URL", fcm.url)
         system = System(env, replicas=arguments.replicas)
         try:
             system.start()
@@ -282,6 +299,7 @@ def _welcome(system: System) -> str:
         f"{system.replicas} process(es) of each service:\n{processes}\n"
         f"admin login: {env['LIVEVOTE_ADMIN_EMAIL']} / {env['LIVEVOTE_ADMIN_PASSWORD']}"
         "  (LIVEVOTE_ADMIN_EMAIL / LIVEVOTE_ADMIN_PASSWORD)\n"
+        f"pushes: to {env['LIVEVOTE_FCM_URL']} (the fake FCM server lists them at /messages)\n"
         f"payments: stripe-mock at {env['LIVEVOTE_STRIPE_API_BASE']}, webhook secret "
         f"{env['LIVEVOTE_STRIPE_WEBHOOK_SECRET']}\n"
         f"  curl -s -X POST {system.base_url}/api/v1/auth/login "

@@ -15,7 +15,8 @@ from services.gateway.auth import Passwords, Tokens
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.middleware import RequestContext
-from services.gateway.realtime import Sessions, vote_outcomes
+from services.gateway.presence import PresenceAnnouncer
+from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
 from services.gateway.routes import (
     admin,
     auth,
@@ -23,6 +24,7 @@ from services.gateway.routes import (
     devices,
     health,
     me,
+    notifications,
     socket,
     votings,
     webhooks,
@@ -41,8 +43,9 @@ Authenticate with **Authorize**: paste the `access_token` from `POST /api/v1/aut
 Every error is `{"error": {"code", "message", "details"}}`.
 
 **WebSocket** `/api/v1/ws?token=<access token>` (or a bearer `Authorization` header): the
-first message is `{"type": "connected", "user_id"}`, then what happens to the user's votes,
-e.g. a paid vote answered 202:
+first message is `{"type": "connected", "user_id"}`, then the user's notifications
+(`{"type": "notification", "notification": <inbox item>}`) and what happens to their
+votes, e.g. a paid vote answered 202:
 `{"type": "vote.confirmed", "voting_id", "vote_id", "option_id"}` or
 `{"type": "vote.rejected", "voting_id", "vote_id", "reason"}` (an error code).
 A missing, invalid or expired token closes the socket with code 4401; a client that does
@@ -69,10 +72,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime = ServiceRuntime("gateway", settings)
         runtime.serve()
         sessions = Sessions()
-        outcomes = vote_outcomes(sessions)
-        runtime.bus.consume_broadcast(outcomes, [event.binding() for event in outcomes])
+        pushes = {**vote_outcomes(sessions), **notification_pushes(sessions)}
+        runtime.bus.consume_broadcast(pushes, [event.binding() for event in pushes])
+        presence = PresenceAnnouncer(sessions, runtime.bus, settings.presence_interval_seconds)
         try:
             await runtime.start()
+            presence.start()
             users = Users(runtime.store, Passwords())
             if settings.admin_email is not None and settings.admin_password is not None:
                 admin = await users.ensure_admin(
@@ -85,6 +90,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             app.state.gateway = None
+            await presence.stop()
             await runtime.stop()
 
     app = FastAPI(
@@ -105,7 +111,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         prefix=API_PREFIX,
         responses={422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}},
     )
-    for part in (auth, me, devices, credits, votings, admin, webhooks, socket):
+    for part in (auth, me, devices, notifications, credits, votings, admin, webhooks, socket):
         api.include_router(part.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -1,4 +1,4 @@
-"""Pushes to the open WebSockets of this gateway process.
+"""Pushes to the open WebSockets of this gateway process: vote outcomes, notifications.
 
 Each socket has a bounded outbox that a push is dropped into without waiting, so one
 slow client never holds up the broadcast consumer nor anyone else's pushes; a socket
@@ -9,14 +9,16 @@ from the API. Pushes are a courtesy on top of the API, never the only record of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel
 
 from contracts import Envelope, Message
+from contracts.notifier import Notification, NotificationCreated
 from contracts.voting import VoteCast, VoteRejected
 from eventing.bus import EventHandler
+from eventing.handlers import HandlerMap
 
 # Far more than a client that reads its socket ever has waiting.
 OUTBOX_SIZE = 256
@@ -47,7 +49,14 @@ class VoteRejectedPush(BaseModel):
     reason: str
 
 
-Push = Connected | VoteConfirmedPush | VoteRejectedPush
+class NotificationPush(BaseModel):
+    """A reminder, alert or update, as it stands in the user's inbox."""
+
+    type: Literal["notification"] = "notification"
+    notification: Notification
+
+
+Push = Connected | VoteConfirmedPush | VoteRejectedPush | NotificationPush
 
 
 class Session:
@@ -69,15 +78,21 @@ class Session:
 
 
 class Sessions:
-    """The open sockets of this process, by user."""
+    """The open sockets of this process, by user; ``on_change`` is called when a user
+    comes online here or leaves."""
 
-    def __init__(self, capacity: int = OUTBOX_SIZE) -> None:
+    def __init__(
+        self, capacity: int = OUTBOX_SIZE, on_change: Callable[[], None] | None = None
+    ) -> None:
         self._capacity = capacity
         self._by_user: dict[str, set[Session]] = {}
+        self.on_change = on_change
 
     def open(self, user_id: str) -> Session:
         session = Session(user_id, self._capacity)
         self._by_user.setdefault(user_id, set()).add(session)
+        if len(self._by_user[user_id]) == 1 and self.on_change is not None:
+            self.on_change()
         return session
 
     def close(self, session: Session) -> None:
@@ -87,6 +102,12 @@ class Sessions:
         sessions.discard(session)
         if not sessions:
             del self._by_user[session.user_id]
+            if self.on_change is not None:
+                self.on_change()
+
+    def users(self) -> list[str]:
+        """Who holds a socket here."""
+        return list(self._by_user)
 
     def push(self, user_id: str, push: Push) -> int:
         """Queue ``push`` on each of the user's sockets; how many it went to."""
@@ -119,3 +140,12 @@ def vote_outcomes(sessions: Sessions) -> Mapping[type[Message], EventHandler]:
         )
 
     return {VoteCast: confirmed, VoteRejected: rejected}
+
+
+def notification_pushes(sessions: Sessions) -> HandlerMap[None]:
+    """Handlers that show a notification on its user's sockets."""
+
+    async def created(event: NotificationCreated, _: Envelope) -> None:
+        sessions.push(event.user_id, NotificationPush(notification=event.notification))
+
+    return HandlerMap[None]().on(NotificationCreated, created)

@@ -23,6 +23,9 @@ class GatewaySettings(RuntimeSettings):
     replica_port: int | None = Field(default=None, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    # How often this process tells the notifier who holds a socket on it (and soon after
+    # anyone comes or goes).
+    presence_interval_seconds: float = Field(default=5.0, gt=0, le=300)
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     admin_display_name: str = Field(default="Administrator", min_length=1, max_length=100)

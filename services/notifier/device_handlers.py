@@ -49,7 +49,7 @@ class DeviceHandlers:
     async def list(self, query: ListDevices, _: Envelope) -> Reply:
         return Reply.ok(Devices(items=await self._book.of(query.user_id)).model_dump(mode="json"))
 
-    async def remove_dead(self, user_id: str, token: str, reason: RemovedBecause) -> None:
+    async def remove_dead(self, user_id: str, token: str, reason: RemovedBecause = "dead") -> None:
         """FCM will never deliver to ``token`` again: stop pushing to it."""
         await self._change(user_id, None, lambda d: d.remove(token, reason))
         log.info("device removed", user_id=user_id, reason=reason)

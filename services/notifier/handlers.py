@@ -1,12 +1,12 @@
-"""The notifier's message handlers: recipients come from registrations and preference changes."""
+"""Recipients: the notifier learns of users and their preferences from the gateway."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from contracts import Envelope, Message
+from contracts import Envelope
 from contracts.gateway import PreferencesChanged, UserRegistered
-from eventing.bus import EventHandler
+from eventing.handlers import HandlerMap
 from eventing.logs import get_logger
 from eventing.projection import show_newest
 from eventing.repository import Repository
@@ -23,19 +23,18 @@ class NotifierHandlers:
         self._repository = Repository(store, Recipient)
         self._recipients = recipients
 
-    def events(self) -> Mapping[type[Message], EventHandler]:
-        return {
-            UserRegistered: self.user_registered,
-            PreferencesChanged: self.preferences_changed,
-        }
+    def events(self) -> HandlerMap[None]:
+        return (
+            HandlerMap[None]()
+            .on(UserRegistered, self.user_registered)
+            .on(PreferencesChanged, self.preferences_changed)
+        )
 
-    async def user_registered(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, UserRegistered)
+    async def user_registered(self, event: UserRegistered, envelope: Envelope) -> None:
         if await self._change(event.user_id, envelope, Recipient.add):
             log.info("recipient added", user_id=event.user_id)
 
-    async def preferences_changed(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, PreferencesChanged)
+    async def preferences_changed(self, event: PreferencesChanged, envelope: Envelope) -> None:
         preferences = Preferences(
             reminders=event.reminders, updates=event.updates, show_paid=event.show_paid
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import AliasChoices, AnyHttpUrl, Field
 
 from eventing.settings import RuntimeSettings
 
@@ -13,7 +13,12 @@ class NotifierSettings(RuntimeSettings):
     # Firebase Cloud Messaging. Production: the service-account key file (a mounted
     # Secret) names the project. Local runs and tests: `fcm_url` points firebase-admin at
     # the project's fake FCM server (scripts/fake_fcm.py), with no key needed.
-    fcm_credentials_file: Path | None = None
+    fcm_credentials_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LIVEVOTE_FCM_CREDENTIALS_FILE", "GOOGLE_APPLICATION_CREDENTIALS"
+        ),
+    )
     fcm_project_id: str = "livevote-local"
     fcm_url: AnyHttpUrl | None = None
     # Pushes that FCM refuses for a while (429, 5xx) are tried again this often, waiting

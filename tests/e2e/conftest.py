@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scripts.fake_fcm import FakeFcm
 from scripts.launch import LOCAL_STRIPE, System, free_port
 from tests.conftest import Servers, drop_namespace
 
@@ -64,9 +65,11 @@ def start_system(
 
 
 @pytest.fixture(scope="session")
-def running(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+def running(
+    servers: Servers, fake_fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
     """One system shared by the tests that do not break it."""
-    running = start_system(servers, tmp_path_factory.mktemp("e2e"))
+    running = start_system(servers, tmp_path_factory.mktemp("e2e"), LIVEVOTE_FCM_URL=fake_fcm.url)
     yield running
     stop_system(running, servers)
 
@@ -100,8 +103,8 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[st
 
 
 @pytest.fixture
-def own_system(servers: Servers, tmp_path: Path) -> Iterator[RunningSystem]:
+def own_system(servers: Servers, fake_fcm: FakeFcm, tmp_path: Path) -> Iterator[RunningSystem]:
     """A system of its own, for a test that breaks things."""
-    running = start_system(servers, tmp_path)
+    running = start_system(servers, tmp_path, LIVEVOTE_FCM_URL=fake_fcm.url)
     yield running
     stop_system(running, servers)

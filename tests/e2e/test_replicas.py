@@ -20,6 +20,7 @@ from pymongo import AsyncMongoClient
 from websockets.asyncio.client import ClientConnection, connect
 
 from eventing.store import EventStore
+from scripts.fake_fcm import FakeFcm
 from services.scheduler.store import Timers
 from tests.conftest import Servers
 from tests.e2e.conftest import (
@@ -49,12 +50,15 @@ CLIENT_TIMEOUT_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
-def pair(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+def pair(
+    servers: Servers, fake_fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningSystem]:
     running = start_system(
         servers,
         tmp_path_factory.mktemp("replicas"),
         replicas=2,
         LIVEVOTE_VOTING_CONFIRM_WAIT_SECONDS=CONFIRM_WAIT_SECONDS,
+        LIVEVOTE_FCM_URL=fake_fcm.url,
     )
     yield running
     stop_system(running, servers)
@@ -263,8 +267,8 @@ async def scheduler_events(servers: Servers, namespace: str, voting_id: str) -> 
 
 
 @pytest.fixture
-def own_pair(servers: Servers, tmp_path: Path) -> Iterator[RunningSystem]:
-    running = start_system(servers, tmp_path, replicas=2)
+def own_pair(servers: Servers, fake_fcm: FakeFcm, tmp_path: Path) -> Iterator[RunningSystem]:
+    running = start_system(servers, tmp_path, replicas=2, LIVEVOTE_FCM_URL=fake_fcm.url)
     yield running
     stop_system(running, servers)
 
