@@ -51,6 +51,12 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "gateway.preferences_changed",
         "gateway.sockets_online",
         "notifier.update_published",
+        # reminders and alerts
+        "scheduler.voting_starting_soon",
+        "scheduler.voting_closing_soon",
+        "voting.voting_scheduled",
+        "voting.voter_registered",
+        "voting.vote_cast.*",
     ),
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from eventing.clock import Clock, SystemClock
 from eventing.logs import get_logger
 from eventing.service import ServiceRuntime
+from services.notifier.attendance import Attendance
 from services.notifier.campaigns import Campaigns
 from services.notifier.device_handlers import DeviceHandlers
 from services.notifier.fanout import Fanout
@@ -13,6 +14,7 @@ from services.notifier.inbox import InboxStore
 from services.notifier.notification_handlers import NotificationHandlers
 from services.notifier.presence import Presence
 from services.notifier.push import FcmPusher
+from services.notifier.reminders import Reminders
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import DeviceBook, Recipients
 
@@ -49,11 +51,14 @@ class NotifierService(ServiceRuntime):
         notifications = NotificationHandlers(
             self.store, self.recipients, self.inbox, self.campaigns, presence, fanout, clock
         )
+        self.attendance = Attendance(self.db)
+        reminders = Reminders(self.recipients, self.attendance, self.campaigns, fanout, clock)
         self.serve(
             commands=self.devices.commands().merge(notifications.commands()),
             events=NotifierHandlers(self.store, self.recipients)
             .events()
-            .merge(notifications.events()),
+            .merge(notifications.events())
+            .merge(reminders.events()),
         )
 
     async def start(self) -> None:
@@ -64,6 +69,7 @@ class NotifierService(ServiceRuntime):
             )
         await self.recipients.ensure_indexes()
         await self.inbox.ensure_indexes()
+        await self.attendance.ensure_indexes()
         await super().start()
 
     async def stop(self) -> None:

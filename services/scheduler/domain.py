@@ -20,11 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from contracts import Envelope, Message
-from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
+from contracts.scheduler import (
+    VotingCloseTimeReached,
+    VotingClosingSoon,
+    VotingOpenTimeReached,
+    VotingStartingSoon,
+)
 from contracts.voting import VotingCancelled, VotingClosed, VotingRescheduled, VotingScheduled
 
 TIMER_STREAM_PREFIX = "timer"
@@ -42,6 +47,17 @@ SCHEDULE_EVENTS: tuple[type[Message], ...] = (
 class TimerKind(StrEnum):
     OPEN = "open"
     CLOSE = "close"
+    # Before the voting opens, for reminders; before it closes, for alerts.
+    STARTING_SOON = "starting-soon"
+    CLOSING_SOON = "closing-soon"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadTimes:
+    """How long before a voting opens its reminders go, and before it closes its alerts."""
+
+    reminder: timedelta
+    alert: timedelta
 
 
 class TimerState(StrEnum):
@@ -139,12 +155,27 @@ class ScheduleChange:
             causation_id=envelope.message_id,
         )
 
-    def timers(self) -> list[Timer]:
+    def timers(self, leads: LeadTimes) -> list[Timer]:
         """The timers this change calls for when it is the voting's newest."""
         if not isinstance(self.event, VotingScheduled | VotingRescheduled):
             return []  # cancelled or closed: nothing more is to happen on time
         opens_at, closes_at = self.event.opens_at, self.event.closes_at
+        starting_soon, closing_soon = opens_at - leads.reminder, closes_at - leads.alert
         fired: list[tuple[TimerKind, datetime, Message]] = [
+            (
+                TimerKind.STARTING_SOON,
+                starting_soon,
+                VotingStartingSoon(
+                    voting_id=self.voting_id, opens_at=opens_at, due_at=starting_soon
+                ),
+            ),
+            (
+                TimerKind.CLOSING_SOON,
+                closing_soon,
+                VotingClosingSoon(
+                    voting_id=self.voting_id, closes_at=closes_at, due_at=closing_soon
+                ),
+            ),
             (
                 TimerKind.OPEN,
                 opens_at,
@@ -183,9 +214,20 @@ class Plan:
         return timer.version < self.latest
 
 
-def plan(changes: Iterable[ScheduleChange]) -> Plan:
+def plan(changes: Iterable[ScheduleChange], leads: LeadTimes) -> Plan:
     """The timers a voting needs, decided by its newest known change alone."""
     newest = max(changes, key=lambda change: change.version, default=None)
     if newest is None:
         return Plan(latest=0, timers=[])
-    return Plan(latest=newest.version, timers=newest.timers())
+    return Plan(latest=newest.version, timers=newest.timers(leads))
+
+
+def too_late(timer: Timer, now: datetime) -> bool:
+    """A reminder once its voting has opened, an alert once it has closed: firing late
+    would tell the user something no longer true, so the timer is dropped instead."""
+    event = timer.event
+    if isinstance(event, VotingStartingSoon):
+        return now >= event.opens_at
+    if isinstance(event, VotingClosingSoon):
+        return now >= event.closes_at
+    return False

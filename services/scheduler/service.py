@@ -23,7 +23,7 @@ class SchedulerService(ServiceRuntime):
         super().__init__("scheduler", settings)
         clock = clock or SystemClock()
         self.timers = Timers(self.db)
-        self.timetable = Timetable(self.store, self.timers, clock)
+        self.timetable = Timetable(self.store, self.timers, clock, settings.leads)
         self.timer_loop = TimerLoop(
             self.timetable,
             self.timers,

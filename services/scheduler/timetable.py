@@ -18,23 +18,32 @@ from contracts import Envelope
 from eventing.clock import Clock
 from eventing.logs import correlation, get_logger
 from eventing.store import ConcurrencyConflict, EventStore
-from services.scheduler.domain import ScheduleChange, Timer, TimerDropped, TimerState, plan
+from services.scheduler.domain import (
+    LeadTimes,
+    ScheduleChange,
+    Timer,
+    TimerDropped,
+    TimerState,
+    plan,
+    too_late,
+)
 from services.scheduler.store import Timers
 
 log = get_logger(__name__)
 
 
 class Timetable:
-    def __init__(self, store: EventStore, timers: Timers, clock: Clock) -> None:
+    def __init__(self, store: EventStore, timers: Timers, clock: Clock, leads: LeadTimes) -> None:
         self._store = store
         self._timers = timers
         self._clock = clock
+        self._leads = leads
 
     async def apply(self, change: ScheduleChange) -> None:
         """Make the voting's timers follow its newest known change (idempotent)."""
         if not await self._timers.record(change):
             log.info("schedule change known already", voting_id=change.voting_id)
-        wanted = plan(await self._timers.changes_of(change.voting_id))
+        wanted = plan(await self._timers.changes_of(change.voting_id), self._leads)
         for timer in wanted.timers:
             if await self._timers.schedule(timer):
                 log.info(
@@ -44,14 +53,26 @@ class Timetable:
                     due_at=timer.due_at.isoformat(),
                 )
         # Read again after writing: see the module's docstring for why this closes the race.
-        current = plan(await self._timers.changes_of(change.voting_id))
+        current = plan(await self._timers.changes_of(change.voting_id), self._leads)
         for timer in await self._timers.pending_of(change.voting_id):
             if current.is_obsolete(timer):
                 await self.drop(timer, superseded_by=current.latest)
 
     async def fire(self, timer: Timer) -> bool:
-        """Emit the timer's event unless its stream is settled; True when emitted now."""
+        """Emit the timer's event unless its stream is settled, or it is too late for it
+        (it is dropped then); True when emitted now."""
         now = self._clock.now()
+        if too_late(timer, now):
+            with correlation(timer.correlation_id, timer_id=timer.id):
+                if await self._settle(timer, timer.dropped(timer.version, now), TimerState.DROPPED):
+                    log.warning(
+                        "timer skipped: too late to be of use",
+                        voting_id=timer.voting_id,
+                        event_type=timer.event.type,
+                        due_at=timer.due_at.isoformat(),
+                        late_seconds=round((now - timer.due_at).total_seconds(), 3),
+                    )
+            return False
         with correlation(timer.correlation_id, timer_id=timer.id):
             emitted = await self._settle(timer, timer.fired(now), TimerState.FIRED)
             if emitted:

@@ -19,7 +19,6 @@ from eventing.settings import RuntimeSettings
 from eventing.store import EventStore
 from scripts.fake_fcm import FakeFcm
 from services.notifier.presence import Presence
-from services.notifier.store import Recipients
 from tests.conftest import Servers
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
@@ -30,6 +29,7 @@ from tests.e2e.conftest import (
     start_system,
     stop_system,
 )
+from tests.e2e.notify import device, prefer
 from tests.e2e.test_free_vote_slice import error_code
 from tests.support import eventually
 
@@ -59,33 +59,6 @@ async def notifier_db(system: RunningSystem, servers: Servers) -> AsyncIterator[
     await client.close()
 
 
-async def user_id(http: httpx.AsyncClient, user: dict[str, str]) -> str:
-    return str((await http.get("/me", headers=user)).json()["id"])
-
-
-async def consents(
-    http: httpx.AsyncClient, notifier_db: Any, user: dict[str, str], updates: bool
-) -> str:
-    """The user's updates preference set, once the notifier knows it."""
-    changed = await http.patch("/me/preferences", headers=user, json={"updates": updates})
-    assert changed.status_code == 200, changed.text
-    uid = await user_id(http, user)
-
-    async def known() -> bool:
-        view = await Recipients(notifier_db).get(uid)
-        return view is not None and view.added and view.preferences.updates is updates
-
-    await eventually(known, timeout=15)
-    return uid
-
-
-async def device(http: httpx.AsyncClient, user: dict[str, str], token: str) -> None:
-    registered = await http.post(
-        "/me/devices", headers=user, json={"token": token, "platform": "android"}
-    )
-    assert registered.status_code == 201, registered.text
-
-
 async def test_an_update_reaches_exactly_the_consenting_users_once_each(
     http: httpx.AsyncClient,
     system: RunningSystem,
@@ -97,10 +70,10 @@ async def test_an_update_reaches_exactly_the_consenting_users_once_each(
     ada, bob, cid, dan = [
         await signup_and_login(http, name) for name in ("ada", "bob", "cid", "dan")
     ]
-    ada_id = await consents(http, notifier_db, ada, True)
-    await consents(http, notifier_db, bob, False)
-    cid_id = await consents(http, notifier_db, cid, True)
-    dan_id = await consents(http, notifier_db, dan, True)
+    ada_id = await prefer(http, notifier_db, ada, updates=True)
+    await prefer(http, notifier_db, bob, updates=False)
+    cid_id = await prefer(http, notifier_db, cid, updates=True)
+    dan_id = await prefer(http, notifier_db, dan, updates=True)
     await device(http, ada, f"ada-phone-{ada_id}")
     await device(http, bob, f"bob-phone-{ada_id}")
     await device(http, cid, f"cid-phone-{cid_id}")

@@ -27,7 +27,8 @@ from contracts.voting import (
 from eventing.clock import FixedClock
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
-from services.scheduler.domain import ScheduleChange, TimerState
+from services.scheduler.domain import ScheduleChange, Timer, TimerKind, TimerState
+from services.scheduler.firing import TimerLoop
 from services.scheduler.service import SchedulerService
 from services.scheduler.settings import SchedulerSettings
 from tests.support import eventually
@@ -119,17 +120,37 @@ async def running(runtime: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
         await runtime.stop()
 
 
-async def timer_states(scheduler: SchedulerService, voting_id: str) -> dict[str, str]:
-    """Each of the voting's timers by id, with its state."""
-    return {t["_id"]: t["state"] for t in await scheduler.timers.of_voting(voting_id)}
+# The timers of a voting's own window; the lead-time ones (reminders, alerts) are
+# tested on their own.
+WINDOW = (TimerKind.OPEN, TimerKind.CLOSE)
 
 
-async def pending(scheduler: SchedulerService, voting_id: str) -> set[str]:
-    states = await timer_states(scheduler, voting_id)
+async def timer_states(
+    scheduler: SchedulerService, voting_id: str, kinds: tuple[TimerKind, ...] = WINDOW
+) -> dict[str, str]:
+    """Each of the voting's timers of these kinds by id, with its state."""
+    timers = await scheduler.timers.of_voting(voting_id)
+    return {t["_id"]: t["state"] for t in timers if t["kind"] in kinds}
+
+
+async def pending(
+    scheduler: SchedulerService, voting_id: str, kinds: tuple[TimerKind, ...] = WINDOW
+) -> set[str]:
+    states = await timer_states(scheduler, voting_id, kinds)
     return {timer for timer, state in states.items() if state == TimerState.PENDING}
 
 
-async def timers_stored(scheduler: SchedulerService, voting_id: str, count: int = 2) -> None:
+async def claim_window_timer(loop: TimerLoop) -> Timer | None:
+    """The next due timer of a voting's window claimed by ``loop``; the lead-time timers
+    due before it are fired on the way."""
+    while (timer := await loop.claim()) is not None and timer.kind not in WINDOW:
+        await loop.fire(timer)
+    return timer
+
+
+async def timers_stored(scheduler: SchedulerService, voting_id: str, count: int = 4) -> None:
+    """Until the voting's timers (open, close, and the two lead-time ones) are stored."""
+
     async def stored() -> bool:
         return len(await scheduler.timers.of_voting(voting_id)) == count
 

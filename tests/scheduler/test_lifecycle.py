@@ -35,6 +35,7 @@ from tests.scheduler.conftest import (
     T0,
     CountingScheduler,
     VotingStandIn,
+    claim_window_timer,
     handled_so_far,
     pending,
     quiet,
@@ -250,8 +251,9 @@ async def test_two_replicas_applying_changes_of_one_voting_at_once_agree_on_its_
         await asyncio.gather(*applications)
 
         for voting_id, timers in expected.items():
-            assert await pending(first, voting_id) == timers, voting_id
-            states = await timer_states(first, voting_id)
+            every_kind = tuple(TimerKind)
+            assert await pending(first, voting_id, every_kind) == timers, voting_id
+            states = await timer_states(first, voting_id, every_kind)
             assert all(state == DROPPED for t, state in states.items() if t not in timers)
 
 
@@ -267,7 +269,7 @@ async def test_a_timer_dropped_while_claimed_for_firing_never_fires(
         await timers_stored(scheduler, "v1")
         clock.advance(timedelta(minutes=1))
         loop = scheduler.timer_loop
-        claimed = await loop.claim()
+        claimed = await claim_window_timer(loop)
         assert claimed is not None and claimed.id == "v1:open@1"
 
         # The cancel is handled between the claim and the fire.

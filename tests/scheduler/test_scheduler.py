@@ -17,6 +17,7 @@ from tests.scheduler.conftest import (
     T0,
     CountingScheduler,
     VotingStandIn,
+    claim_window_timer,
     handled_so_far,
     quiet,
     running,
@@ -114,7 +115,7 @@ async def test_a_timer_whose_lease_ran_out_mid_fire_is_not_fired_again(
             )
 
         slow, other = replica(), replica()
-        claimed = await slow.claim()
+        claimed = await claim_window_timer(slow)
         assert claimed is not None and claimed.id == timer_id("v1", TimerKind.OPEN, 1)
         assert await other.claim() is None  # leased to the slow replica
 
