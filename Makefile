@@ -43,5 +43,9 @@ test: stack-up lint  ## lint, then every test (unit, integration, end-to-end) on
 bench: install  ## votes/s through the whole system vs the broker's ceiling (BENCH_ARGS="--users 2000 --profile")
 	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
 
+.PHONY: bench-fanout
+bench-fanout: install  ## one alert to 50,000 phones vs firebase-admin alone (BENCH_ARGS="--users 5000")
+	$(UV) run --frozen python -m scripts.fanout_bench $(BENCH_ARGS)
+
 asyncapi:  ## write docs/asyncapi.json, the AsyncAPI document of every message
 	$(UV) run --frozen python -m contracts.asyncapi docs/asyncapi.json

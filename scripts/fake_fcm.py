@@ -10,7 +10,8 @@ Google account; it answers as FCM does:
   ``INVALID_ARGUMENT``, ``mismatch-`` 403 ``SENDER_ID_MISMATCH``; any other is accepted
   (200 ``{"name"}``) and recorded.
 - ``GET /messages``: what it accepted, oldest first, as
-  ``[{"token", "message", "received_at"}]`` (``?token=`` for one device's);
+  ``[{"token", "message", "received_at"}]`` (``?token=`` for one device's, ``?prefix=``
+  for the devices whose token begins so);
   ``DELETE /messages`` forgets them (and any faults to come). ``GET /stats``: counts by outcome.
 - ``POST /faults`` ``{"status": 429 | 500 | 503, "count": N, "retry_after": S}``: the next
   N sends are refused with that status (and ``Retry-After: S``), to test backoff.
@@ -129,8 +130,12 @@ def create_app() -> FastAPI:
         return JSONResponse({"name": f"projects/{project}/messages/{uuid.uuid4().hex}"})
 
     @app.get("/messages")
-    async def messages(token: str | None = None) -> list[dict[str, Any]]:
-        return [m for m in received.messages if token is None or m["token"] == token]
+    async def messages(token: str | None = None, prefix: str = "") -> list[dict[str, Any]]:
+        return [
+            m
+            for m in received.messages
+            if (token is None or m["token"] == token) and m["token"].startswith(prefix)
+        ]
 
     @app.delete("/messages", status_code=204)
     async def forget() -> None:
@@ -187,9 +192,10 @@ class FakeFcm:
             self._process.terminate()
             self._process.wait(10)
 
-    async def messages(self, token: str | None = None) -> list[dict[str, Any]]:
+    async def messages(self, token: str | None = None, prefix: str = "") -> list[dict[str, Any]]:
+        params = {"prefix": prefix} | ({"token": token} if token else {})
         async with httpx.AsyncClient(base_url=self.url) as client:
-            response = await client.get("/messages", params={"token": token} if token else {})
+            response = await client.get("/messages", params=params)
             response.raise_for_status()
             received: list[dict[str, Any]] = response.json()
             return received

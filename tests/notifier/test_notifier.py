@@ -26,6 +26,7 @@ from services.notifier.domain import (
     Source,
 )
 from services.notifier.service import NotifierService
+from services.notifier.settings import NotifierSettings
 from services.notifier.store import RecipientView
 from tests.support import eventually, registered
 
@@ -48,7 +49,7 @@ def on_user_stream(user_id: str, version: int, message: Message) -> Envelope:
 
 @pytest.fixture
 async def notifier(settings: RuntimeSettings) -> AsyncIterator[NotifierService]:
-    service = NotifierService(settings)
+    service = NotifierService(NotifierSettings(**settings.model_dump()))
     await service.start()
     yield service
     await service.stop()
