@@ -39,7 +39,7 @@ from services.notifier.push import FcmPusher, Push
 from services.notifier.settings import NotifierSettings
 
 OUT_DIR = ROOT / ".stack" / "bench"
-PARALLEL_CALLS = 2
+PARALLEL_CALLS = 1
 
 
 async def _accepted(fcm: FakeFcm) -> int:

@@ -4,8 +4,8 @@ For each chunk not yet sent: every user's inbox entry (once, whatever happens ag
 users online get it over their WebSocket (``NotificationCreated`` to the gateways),
 users offline get a push on each device; devices FCM reports dead are removed; then the
 chunk is marked sent with its counts. A notifier that dies mid-delivery has its event
-redelivered and starts again at the first chunk not marked sent: only the chunks it was
-sending when it died are pushed again (at most ``PARALLEL_CHUNKS`` times 500 users' devices).
+redelivered and starts again at the first chunk not marked sent: only the chunk it was
+sending when it died is pushed again (at most 500 users' devices).
 """
 
 from __future__ import annotations
@@ -26,7 +26,10 @@ from services.notifier.store import DeviceBook
 
 log = get_logger(__name__)
 
-PARALLEL_CHUNKS = 4
+# Chunks delivered at once. One: a chunk's 500 pushes already go out concurrently, more
+# only slowed firebase-admin's HTTP client down here (bench-fanout), and every chunk in
+# flight is one a crash may push twice.
+PARALLEL_CHUNKS = 1
 
 PublishInApp = Callable[[Sequence[Envelope]], Awaitable[None]]
 
