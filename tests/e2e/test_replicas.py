@@ -19,8 +19,10 @@ import pytest
 from pymongo import AsyncMongoClient
 from websockets.asyncio.client import ClientConnection, connect
 
+from eventing.clock import SystemClock
 from eventing.store import EventStore
 from scripts.fake_fcm import FakeFcm
+from services.notifier.presence import Presence
 from services.scheduler.store import Timers
 from tests.conftest import Servers
 from tests.e2e.conftest import (
@@ -32,6 +34,7 @@ from tests.e2e.conftest import (
     start_system,
     stop_system,
 )
+from tests.e2e.notify import campaign_done, device, prefer
 from tests.e2e.paid import (
     account_events,
     counted,
@@ -180,6 +183,47 @@ async def test_a_socket_on_one_gateway_hears_of_a_vote_made_through_the_other(
     finally:
         for socket in sockets:
             await socket.close()
+
+
+async def test_an_update_reaches_a_socket_on_either_gateway_and_the_phones_of_the_rest(
+    pair: RunningSystem, gateways: list[httpx.AsyncClient], servers: Servers, fake_fcm: FakeFcm
+) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(servers.mongodb_url, tz_aware=True)
+    notifier_db = client[f"{pair.namespace}_notifier"]
+    try:
+        admin = await login(gateways[0], ADMIN_EMAIL, ADMIN_PASSWORD)
+        first, second, away = [await signup_and_login(gateways[n % 2]) for n in range(3)]
+        ids = [
+            await prefer(gateways[0], notifier_db, u, updates=True) for u in (first, second, away)
+        ]
+        await device(gateways[1], away, f"phone-{ids[2]}")
+        # One user online on each gateway; the third offline.
+        sockets = [await open_socket(gateways[0], first), await open_socket(gateways[1], second)]
+        try:
+            presence = Presence(notifier_db, SystemClock())
+
+            async def both_online() -> bool:
+                return await presence.online(ids[:2]) == set(ids[:2])
+
+            await eventually(both_online, timeout=15)
+            sent = await gateways[1].post(
+                "/admin/updates", headers=admin, json={"title": "Two of each", "body": "Hello"}
+            )
+            assert sent.status_code == 202, sent.text
+            for socket in sockets:
+                while True:
+                    push = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                    if push["type"] == "notification":
+                        break
+                assert push["notification"]["title"] == "Two of each"
+        finally:
+            for socket in sockets:
+                await socket.close()
+        delivery = await campaign_done(notifier_db, f"update:{sent.json()['id']}")
+        assert (delivery["in_app"], delivery["pushed"]) == (2, 1)
+        assert len(await fake_fcm.messages(f"phone-{ids[2]}")) == 1
+    finally:
+        await client.close()
 
 
 async def test_rescheduled_then_closed_early_each_timer_fires_once(
