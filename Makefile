@@ -47,5 +47,9 @@ bench: install  ## votes/s through the whole system vs the broker's ceiling (BEN
 bench-fanout: install  ## one alert to 50,000 phones vs firebase-admin alone (BENCH_ARGS="--users 5000")
 	$(UV) run --frozen python -m scripts.fanout_bench $(BENCH_ARGS)
 
+.PHONY: bench-timers
+bench-timers: install  ## 1,000 timers due within one second: lateness vs a bare asyncio timer
+	$(UV) run --frozen python -m scripts.timers_bench $(BENCH_ARGS)
+
 asyncapi:  ## write docs/asyncapi.json, the AsyncAPI document of every message
 	$(UV) run --frozen python -m contracts.asyncapi docs/asyncapi.json

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from pymongo import AsyncMongoClient
 
 from contracts import Envelope
@@ -125,7 +124,7 @@ async def run(users: int) -> int:
             await load(db, voting_id, names)
             notifier.start()
             await bus.start()
-            await _wait_ready(notifier)
+            await asyncio.to_thread(notifier.wait_ready)
             already = await _accepted(fcm)
             now = datetime.now(UTC)
             alert = VotingClosingSoon(
@@ -149,18 +148,6 @@ async def run(users: int) -> int:
             await client.close()
             fcm.stop()
     return 0
-
-
-async def _wait_ready(notifier: ServiceProcess) -> None:
-    async with httpx.AsyncClient(timeout=2) as client:
-        for _ in range(300):
-            try:
-                if (await client.get(notifier.ready_url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the notifier did not get ready")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,14 @@ class ServiceProcess:
             port = self.env["LIVEVOTE_HEALTH_PORT"]
         return f"http://127.0.0.1:{port}/readyz"
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the process says it is ready (it must be running)."""
+        deadline = time.monotonic() + timeout
+        while not _ready(self.ready_url):
+            if not self.running or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not get ready")
+            time.sleep(0.1)
+
     def start(self) -> None:
         self.process = subprocess.Popen(
             self.command,

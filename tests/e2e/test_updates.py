@@ -29,7 +29,7 @@ from tests.e2e.conftest import (
     start_system,
     stop_system,
 )
-from tests.e2e.notify import device, prefer
+from tests.e2e.notify import campaign_done, device, prefer
 from tests.e2e.test_free_vote_slice import error_code
 from tests.support import eventually
 
@@ -186,3 +186,35 @@ async def _publish_again(servers: Servers, namespace: str, stream: str) -> None:
     finally:
         await bus.stop()
         await client.close()
+
+
+async def test_the_inbox_pages_newest_first_and_marks_everything_read(
+    http: httpx.AsyncClient, notifier_db: Any
+) -> None:
+    admin = await login(http, ADMIN_EMAIL, ADMIN_PASSWORD)
+    reader = await signup_and_login(http, "reader")
+    await prefer(http, notifier_db, reader, updates=True)
+    sent = []
+    for n in range(3):
+        answer = await http.post(
+            "/admin/updates", headers=admin, json={"title": f"News {n}", "body": "..."}
+        )
+        assert answer.status_code == 202, answer.text
+        sent.append(answer.json()["id"])
+    for update_id in sent:
+        await campaign_done(notifier_db, f"update:{update_id}")
+
+    first = (await http.get("/me/notifications?limit=2", headers=reader)).json()
+    assert [i["title"] for i in first["items"]] == ["News 2", "News 1"]
+    assert first["unread"] == 3 and first["next_cursor"]
+    rest = await http.get(
+        "/me/notifications", headers=reader, params={"limit": 2, "cursor": first["next_cursor"]}
+    )
+    assert [i["title"] for i in rest.json()["items"]] == ["News 0"]
+    assert rest.json()["next_cursor"] is None
+
+    marked = await http.post("/me/notifications/read-all", headers=reader)
+    assert marked.status_code == 200 and marked.json() == {"marked": 3}
+    after = (await http.get("/me/notifications", headers=reader)).json()
+    assert after["unread"] == 0 and all(i["read"] for i in after["items"])
+    assert (await http.post("/me/notifications/read-all", headers=reader)).json() == {"marked": 0}
