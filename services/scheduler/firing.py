@@ -21,6 +21,9 @@ from services.scheduler.timetable import Timetable
 
 log = get_logger(__name__)
 
+# Due timers looked up at once.
+DUE_BATCH = 100
+
 
 class TimerLoop:
     def __init__(
@@ -38,11 +41,21 @@ class TimerLoop:
         self._tick = tick
         self._lease = lease
         self.owner = uuid.uuid4().hex
+        self._due: list[Timer] = []
 
     async def claim(self) -> Timer | None:
-        """Lease the next due timer to this loop, or None when nothing is due."""
+        """Lease the next due timer to this loop, or None when nothing is due.
+
+        Due timers are looked up many at a time and handed out one by one; one that
+        another replica settled meanwhile is not fired again (its stream says so)."""
         now = self._clock.now()
-        return await self._timers.claim_due(now, self.owner, now + self._lease)
+        if not self._due:
+            self._due = await self._timers.due(now, DUE_BATCH)
+        if not self._due:
+            return None
+        timer = self._due.pop(0)
+        await self._timers.lease(timer.id, self.owner, now + self._lease)
+        return timer
 
     async def fire(self, timer: Timer) -> bool:
         """Emit the timer's event unless it is settled already; True when emitted now."""

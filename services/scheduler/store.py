@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -65,20 +65,33 @@ class Timers:
         cursor = self._timers.find({"voting_id": voting_id, "state": TimerState.PENDING})
         return [_timer(document) async for document in cursor]
 
-    async def claim_due(self, now: datetime, owner: str, lease_until: datetime) -> Timer | None:
-        """Lease the earliest due timer that is pending and nobody holds, or None."""
-        document = await self._timers.find_one_and_update(
+    async def due(self, now: datetime, limit: int) -> list[Timer]:
+        """Up to ``limit`` pending timers due by ``now`` that nobody holds, earliest first.
+
+        One query for many timers: FerretDB answers a filter on anything but ``_id`` by
+        scanning the collection, so each claim of its own cost a scan (35 ms among 800
+        timers); the lease and the settling that follow are by ``_id`` alone.
+        """
+        cursor = self._timers.find(
             {"state": TimerState.PENDING, "due_at": {"$lte": now}, "lease_until": {"$lte": now}},
-            {"$set": {"lease_owner": owner, "lease_until": lease_until}},
             sort=[("due_at", ASCENDING)],
-            return_document=ReturnDocument.AFTER,
+            limit=limit,
         )
-        return None if document is None else _timer(document)
+        return [_timer(document) async for document in cursor]
+
+    async def lease(self, timer_id: str, owner: str, lease_until: datetime) -> None:
+        """Reserve the timer to ``owner`` until ``lease_until``, so that other replicas
+        leave it alone. Two replicas may still take one timer at the same moment (no
+        conditional update is atomic on FerretDB); its stream lets only one fire it."""
+        await self._timers.update_one(
+            {"_id": timer_id}, {"$set": {"lease_owner": owner, "lease_until": lease_until}}
+        )
 
     async def settle(self, timer_id: str, state: TimerState, now: datetime) -> None:
-        """Record how the timer's stream settled it; it is no longer due."""
+        """Record how the timer's stream settled it; it is no longer due. (By ``_id``
+        alone: ``state`` is what the stream says, so writing it again changes nothing.)"""
         await self._timers.update_one(
-            {"_id": timer_id, "state": TimerState.PENDING},
+            {"_id": timer_id},
             {"$set": {"state": state, "settled_at": now, "lease_owner": None}},
         )
 

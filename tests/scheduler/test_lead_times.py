@@ -79,9 +79,11 @@ async def test_after_downtime_a_reminder_past_the_opening_is_skipped_not_sent_la
     clock.advance(timedelta(minutes=10))
     async with running(SchedulerService(down, clock)) as scheduler:
         assert isinstance(scheduler, SchedulerService)
-        await voting.schedule("v2", T0 + timedelta(minutes=50), T0 + timedelta(minutes=55), 1)
+        # Neither lead time has come yet (reminder at 50, alert at 65 minutes) ...
+        await voting.schedule("v2", T0 + timedelta(minutes=65), T0 + timedelta(minutes=70), 1)
         await timers_stored(scheduler, "v2")
-    clock.advance(timedelta(minutes=10))
+    # ... when the scheduler goes down, until after the voting closed.
+    clock.advance(timedelta(minutes=30))
     async with running(SchedulerService(scheduler_settings, clock)) as scheduler:
         assert isinstance(scheduler, SchedulerService)
         await eventually(lambda: _state(scheduler, "v2:closing-soon@1", "dropped"))

@@ -251,10 +251,11 @@ async def test_two_replicas_applying_changes_of_one_voting_at_once_agree_on_its_
         await asyncio.gather(*applications)
 
         for voting_id, timers in expected.items():
-            every_kind = tuple(TimerKind)
-            assert await pending(first, voting_id, every_kind) == timers, voting_id
-            states = await timer_states(first, voting_id, every_kind)
-            assert all(state == DROPPED for t, state in states.items() if t not in timers)
+            # The window's timers: lead-time ones this near may fire on a loop's first tick.
+            window = {t for t in timers if ":open@" in t or ":close@" in t}
+            assert await pending(first, voting_id) == window, voting_id
+            states = await timer_states(first, voting_id)
+            assert all(state == DROPPED for t, state in states.items() if t not in window)
 
 
 async def test_a_timer_dropped_while_claimed_for_firing_never_fires(
