@@ -341,14 +341,14 @@ async def test_one_replica_of_each_service_killed_under_load_loses_nothing(
             except httpx.TransportError:
                 return None
 
-        async def paced(position: int, n: int, voting: dict[str, Any]) -> httpx.Response | None:
-            await asyncio.sleep(position * 0.03)  # a steady stream, not one burst
-            return await cast(n, voting)
+        # A steady stream, not one burst: a few votes in flight at a time.
+        stream = asyncio.Semaphore(4)
 
-        in_flight = [
-            asyncio.create_task(paced(position, n, voting))
-            for position, (n, voting) in enumerate(ballots)
-        ]
+        async def streamed(n: int, voting: dict[str, Any]) -> httpx.Response | None:
+            async with stream:
+                return await cast(n, voting)
+
+        in_flight = [asyncio.create_task(streamed(n, voting)) for n, voting in ballots]
         # Under load: the first answers are back, most votes are still to come.
         await eventually(lambda: sum(task.done() for task in in_flight) >= 8, timeout=30)
         for service in ("gateway", "voting", "wallet", "notifier", "scheduler"):
