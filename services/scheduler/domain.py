@@ -210,9 +210,6 @@ class Plan:
     latest: int
     timers: list[Timer]
 
-    def is_obsolete(self, timer: Timer) -> bool:
-        return timer.version < self.latest
-
 
 def plan(changes: Iterable[ScheduleChange], leads: LeadTimes) -> Plan:
     """The timers a voting needs, decided by its newest known change alone."""

@@ -1,9 +1,20 @@
 """Schedule changes and durable timers in MongoDB, timers claimed with a lease.
 
-``schedule_changes`` keeps every change heard of, keyed by (voting, version): recording
-one is an insert-if-absent, so a redelivered change finds itself in place. ``timers``
-keeps the timers, keyed by timer id (which holds the version that set it), so setting
-one is an insert-if-absent too and a timer, once dropped or fired, is never set again.
+Every lookup of one voting's changes and timers is by ``_id`` alone: FerretDB answers any
+other filter by scanning the collection, which made setting the timers of N votings cost
+N scans (1,000 votings took minutes).
+
+``schedule_log`` keeps every change heard of in its voting's log, one document per slot
+(``"<voting id>#1"``, ``#2``, ...). A change takes the first free slot with an insert,
+which only one writer can win; the loser reads what took the slot and moves on, or
+stops when it is the same change (a redelivery or a racing copy finds itself in place).
+Slots are therefore filled without gaps, and reading a voting's changes is reading its
+slots until the first empty one. A change recorded before another handler's read is
+seen by that read, which is all ``timetable`` relies on.
+
+``timers`` keeps the timers, keyed by timer id (which holds the version that set it), so
+setting one is an insert-if-absent and a timer, once dropped or fired, is never set
+again; the timers a change may have set are found from its id alone.
 
 A timer's ``state`` (pending, fired, dropped) is a copy of what its stream says (see
 ``domain``): it keeps settled timers out of the due query, and a write that loses a race
@@ -27,7 +38,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import parse_payload
-from services.scheduler.domain import ScheduleChange, ScheduleEvent, Timer, TimerKind, TimerState
+from services.scheduler.domain import (
+    ScheduleChange,
+    ScheduleEvent,
+    Timer,
+    TimerKind,
+    TimerState,
+    timer_id,
+)
 
 Document = dict[str, Any]
 
@@ -38,22 +56,36 @@ NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 class Timers:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._timers = database["timers"]
-        self._changes = database["schedule_changes"]
+        self._log = database["schedule_log"]
 
     async def ensure_indexes(self) -> None:
         await self._timers.create_index([("state", ASCENDING), ("due_at", ASCENDING)], name="due")
+        # For operators' queries (``of_voting``); the scheduler itself looks up by ``_id``.
         await self._timers.create_index([("voting_id", ASCENDING)], name="voting")
-        await self._changes.create_index([("voting_id", ASCENDING)], name="voting")
 
     # Schedule changes ---------------------------------------------------------------
 
     async def record(self, change: ScheduleChange) -> bool:
-        """Keep the change unless it is known already; True when it was new."""
-        return await _insert_if_absent(self._changes, change.id, _change_document(change))
+        """Add the change to its voting's log unless it is there; True when it was new."""
+        slot = 1
+        while True:
+            key = _slot_id(change.voting_id, slot)
+            held = await self._log.find_one({"_id": key})
+            if held is None:
+                try:
+                    await self._log.insert_one({"_id": key, **_change_document(change)})
+                    return True
+                except DuplicateKeyError:
+                    continue  # another change took the slot first: read which one
+            if held["change_id"] == change.id:
+                return False
+            slot += 1
 
     async def changes_of(self, voting_id: str) -> list[ScheduleChange]:
-        cursor = self._changes.find({"voting_id": voting_id})
-        return [_change(document) async for document in cursor]
+        changes: list[ScheduleChange] = []
+        while held := await self._log.find_one({"_id": _slot_id(voting_id, len(changes) + 1)}):
+            changes.append(_change(held))
+        return changes
 
     # Timers -------------------------------------------------------------------------
 
@@ -61,9 +93,20 @@ class Timers:
         """Store the timer unless one with its id exists; True when it was new."""
         return await _insert_if_absent(self._timers, timer.id, _timer_document(timer))
 
+    async def pending_set_by(self, changes: list[ScheduleChange]) -> list[Timer]:
+        """The timers these changes set that are still pending."""
+        pending: list[Timer] = []
+        for change in changes:
+            for kind in TimerKind:
+                document = await self._timers.find_one(
+                    {"_id": timer_id(change.voting_id, kind, change.version)}
+                )
+                if document is not None and document["state"] == TimerState.PENDING:
+                    pending.append(_timer(document))
+        return pending
+
     async def pending_of(self, voting_id: str) -> list[Timer]:
-        cursor = self._timers.find({"voting_id": voting_id, "state": TimerState.PENDING})
-        return [_timer(document) async for document in cursor]
+        return await self.pending_set_by(await self.changes_of(voting_id))
 
     async def due(self, now: datetime, limit: int) -> list[Timer]:
         """Up to ``limit`` pending timers due by ``now`` that nobody holds, earliest first.
@@ -121,8 +164,13 @@ async def _insert_if_absent(
     return result.upserted_id is not None
 
 
+def _slot_id(voting_id: str, slot: int) -> str:
+    return f"{voting_id}#{slot}"
+
+
 def _change_document(change: ScheduleChange) -> Document:
     return {
+        "change_id": change.id,
         "voting_id": change.voting_id,
         "version": change.version,
         "event_type": change.event.type,

@@ -53,10 +53,11 @@ class Timetable:
                     due_at=timer.due_at.isoformat(),
                 )
         # Read again after writing: see the module's docstring for why this closes the race.
-        current = plan(await self._timers.changes_of(change.voting_id), self._leads)
-        for timer in await self._timers.pending_of(change.voting_id):
-            if current.is_obsolete(timer):
-                await self.drop(timer, superseded_by=current.latest)
+        changes = await self._timers.changes_of(change.voting_id)
+        current = plan(changes, self._leads)
+        older = [known for known in changes if known.version < current.latest]
+        for timer in await self._timers.pending_set_by(older):
+            await self.drop(timer, superseded_by=current.latest)
 
     async def fire(self, timer: Timer) -> bool:
         """Emit the timer's event unless its stream is settled, or it is too late for it
