@@ -5,7 +5,7 @@ UV ?= uv
 PYTEST_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: help install stack-up stack-down stack-status run test lint format asyncapi
+.PHONY: help install stack-up stack-down stack-status run test lint format asyncapi web
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -24,7 +24,17 @@ stack-down:  ## stop the servers stack-up started
 stack-status:  ## say which stack servers answer
 	scripts/stack.sh status
 
-run: install  ## run the stack and every service (REPLICAS=2: two processes of each); Ctrl-C stops what it started
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json
+
+web: web/dist/index.html  ## build the web app and admin panel (npm, locked; type-checked by tsc)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && npm run build
+
+run: install web  ## run the stack and every service (REPLICAS=2: two processes of each); Ctrl-C stops what it started
 	$(UV) run --frozen python -m scripts.launch --replicas $(REPLICAS)
 
 lint:  ## ruff (lint and format check) and mypy
@@ -36,7 +46,7 @@ format:  ## apply ruff's formatting and safe fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-test: stack-up lint  ## lint, then every test (unit, integration, end-to-end) on real servers
+test: stack-up web lint  ## lint, then every test (unit, integration, end-to-end) on real servers
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: bench

@@ -31,6 +31,7 @@ from services.gateway.routes import (
 )
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
+from services.gateway.web import serve_front_end
 
 log = get_logger(__name__)
 
@@ -115,4 +116,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         api.include_router(part.router)
     app.include_router(api)
     app.include_router(health.router)
+    serve_front_end(app, settings.web_dir)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Self
 
 from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -35,9 +36,15 @@ class GatewaySettings(RuntimeSettings):
     # Where Stripe Checkout sends the buyer's browser back: pages of the client app.
     # Stripe fills in {CHECKOUT_SESSION_ID}.
     checkout_success_url: AnyHttpUrl = AnyHttpUrl(
-        "http://localhost:3000/credits/success?session_id={CHECKOUT_SESSION_ID}"
+        "http://127.0.0.1:8000/credits/success?session_id={CHECKOUT_SESSION_ID}"
     )
-    checkout_cancel_url: AnyHttpUrl = AnyHttpUrl("http://localhost:3000/credits/cancelled")
+    checkout_cancel_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000/credits/cancelled")
+    # The front end's build (web/dist), served at / and /admin.
+    web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
+    # RabbitMQ's management API, for the operator's health page (queue depths, consumers).
+    rabbitmq_management_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:15672")
+    rabbitmq_management_user: str = "guest"
+    rabbitmq_management_password: SecretStr = SecretStr("guest")
     # The signing secret of the Stripe webhook endpoint (whsec_...). Unset, every webhook
     # is answered 503, so Stripe keeps retrying until the gateway is configured.
     stripe_webhook_secret: SecretStr | None = None

@@ -100,8 +100,8 @@ async def test_checkout_starts_a_session_for_the_pack(
     assert command.message() == CreateCheckout(
         user_id=user["id"],
         pack_id="credits-5",
-        success_url="http://localhost:3000/credits/success?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://localhost:3000/credits/cancelled",
+        success_url="http://127.0.0.1:8000/credits/success?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://127.0.0.1:8000/credits/cancelled",
     )
 
 

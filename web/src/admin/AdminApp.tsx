@@ -1,0 +1,3 @@
+export default function AdminApp() {
+  return <main><h1>livevote admin</h1></main>;
+}

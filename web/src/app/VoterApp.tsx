@@ -1,0 +1,3 @@
+export default function VoterApp() {
+  return <main><h1>livevote</h1></main>;
+}
