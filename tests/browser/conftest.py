@@ -107,18 +107,19 @@ def base_url(web: RunningSystem) -> str:
     return web.system.base_url
 
 
-@pytest.fixture
-def api(web: RunningSystem) -> Iterator[httpx.Client]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(web: RunningSystem) -> AsyncIterator[httpx.AsyncClient]:
     """The public API, for what a test arranges outside the browser."""
-    with httpx.Client(base_url=web.api, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=web.api, timeout=30) as client:
         yield client
 
 
-@pytest.fixture
-def admin_token(api: httpx.Client) -> str:
-    answer = api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+@pytest_asyncio.fixture(loop_scope="session")
+async def admin(api: httpx.AsyncClient) -> dict[str, str]:
+    """The operator's request headers (bearer token)."""
+    answer = await api.post("/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     answer.raise_for_status()
-    return str(answer.json()["access_token"])
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
