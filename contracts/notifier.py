@@ -120,6 +120,16 @@ class PublishUpdate(Message):
     published_by: str
 
 
+class CountUpdateAudience(Message):
+    """How many users an update published now would reach; replies ``UpdateAudience``."""
+
+    type = "notifier.CountUpdateAudience"
+
+
+class UpdateAudience(BaseModel):
+    audience: int
+
+
 class GetUpdate(Message):
     type = "notifier.GetUpdate"
 

@@ -14,6 +14,8 @@ FERRETDB_VERSION="v1.24.2"
 # The build carries one fix (see install_ferretdb); a new name makes old builds rebuild.
 FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-index"
 RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
+# The management API (queue depths and consumers for the operator's health page).
+RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
 MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
 STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
 
@@ -103,18 +105,38 @@ cmd_install() {
 rabbitmq_ready() { rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; }
 
 start_rabbitmq() {
-  if port_open "$RABBITMQ_PORT"; then log "RabbitMQ already answers on $RABBITMQ_PORT"; return; fi
+  if port_open "$RABBITMQ_PORT"; then
+    log "RabbitMQ already answers on $RABBITMQ_PORT"
+    ensure_management
+    return
+  fi
   mkdir -p "$STATE/rabbitmq/log" "$STATE/run"
   cat > "$STATE/rabbitmq/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$RABBITMQ_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
+# Queue statistics every second instead of five, so the health page follows closely.
+collect_statistics_interval = 1000
 log.console = false
 log.file.level = warning
 CONF
-  echo "[]." > "$STATE/rabbitmq/enabled_plugins"
+  echo "[rabbitmq_management]." > "$STATE/rabbitmq/enabled_plugins"
   log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
   nohup "$RABBITMQ_BIN/rabbitmq-server" >"$STATE/rabbitmq/log/stdout.log" 2>&1 &
   echo $! > "$STATE/run/rabbitmq.started"
   wait_for RabbitMQ 90 rabbitmq_ready
+  wait_for "RabbitMQ management" 60 port_open "$RABBITMQ_MANAGEMENT_PORT"
+}
+
+# A node started before the management plugin was part of the stack gets it without a
+# restart, on loopback like the rest.
+ensure_management() {
+  port_open "$RABBITMQ_MANAGEMENT_PORT" && return
+  [ -f "$STATE/rabbitmq/enabled_plugins" ] || return 0
+  log "enabling RabbitMQ's management API on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT"
+  rabbitmqctl -q eval "application:set_env(rabbitmq_management, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_MANAGEMENT_PORT}])." >/dev/null
+  "$RABBITMQ_BIN/rabbitmq-plugins" -q enable rabbitmq_management >/dev/null
+  wait_for "RabbitMQ management" 60 port_open "$RABBITMQ_MANAGEMENT_PORT"
 }
 
 start_ferretdb() {
@@ -166,7 +188,7 @@ cmd_down() {
 
 cmd_status() {
   local name port
-  for pair in "RabbitMQ:$RABBITMQ_PORT" "FerretDB:$MONGODB_PORT" "stripe-mock:$STRIPE_MOCK_PORT"; do
+  for pair in "RabbitMQ:$RABBITMQ_PORT" "RabbitMQ-management:$RABBITMQ_MANAGEMENT_PORT" "FerretDB:$MONGODB_PORT" "stripe-mock:$STRIPE_MOCK_PORT"; do
     name=${pair%%:*}; port=${pair##*:}
     if port_open "$port"; then echo "$name: up (127.0.0.1:$port)"; else echo "$name: down"; fi
   done

@@ -19,12 +19,14 @@ from services.gateway.presence import PresenceAnnouncer
 from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
 from services.gateway.routes import (
     admin,
+    admin_users,
     auth,
     credits,
     devices,
     health,
     me,
     notifications,
+    operations,
     socket,
     votings,
     webhooks,
@@ -112,7 +114,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         prefix=API_PREFIX,
         responses={422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}},
     )
-    for part in (auth, me, devices, notifications, credits, votings, admin, webhooks, socket):
+    for part in (
+        auth,
+        me,
+        devices,
+        notifications,
+        credits,
+        votings,
+        admin,
+        admin_users,
+        operations,
+        webhooks,
+        socket,
+    ):
         api.include_router(part.router)
     app.include_router(api)
     app.include_router(health.router)

@@ -41,10 +41,7 @@ class GatewaySettings(RuntimeSettings):
     checkout_cancel_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000/credits/cancelled")
     # The front end's build (web/dist), served at / and /admin.
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
-    # RabbitMQ's management API, for the operator's health page (queue depths, consumers).
-    rabbitmq_management_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:15672")
-    rabbitmq_management_user: str = "guest"
-    rabbitmq_management_password: SecretStr = SecretStr("guest")
+
     # The signing secret of the Stripe webhook endpoint (whsec_...). Unset, every webhook
     # is answered 503, so Stripe keeps retrying until the gateway is configured.
     stripe_webhook_secret: SecretStr | None = None

@@ -19,14 +19,22 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.types import Scope
 
 from eventing.logs import get_logger
 
 log = get_logger(__name__)
 
-# Paths the front end never owns: an unknown one there is the API's 404, not a page.
-_NOT_PAGES = ("api/", "docs", "openapi.json", "healthz", "readyz")
+
+class PagePath(PathConvertor):
+    """Any path but the API's and the probes': the front end never shadows a route of
+    theirs, whatever order routes are added in, and an unknown one is the API's 404."""
+
+    regex = r"(?!(api|docs|healthz|readyz)(/|$)|openapi\.json$).*"
+
+
+register_url_convertor("page", PagePath())
 
 
 def serve_front_end(app: FastAPI, build: Path) -> None:
@@ -41,10 +49,8 @@ def serve_front_end(app: FastAPI, build: Path) -> None:
     root = build.resolve()
 
     # Not async: it looks at files, so it runs in the thread pool, off the event loop.
-    @app.get("/{path:path}", include_in_schema=False)
+    @app.get("/{path:page}", include_in_schema=False)
     def page(path: str) -> Response:
-        if path.startswith(_NOT_PAGES):
-            return PlainTextResponse("Not Found", status_code=404)
         if not index.is_file():
             return PlainTextResponse(
                 "The web app is not built: run `make web` (the API is at /api/v1).",

@@ -6,11 +6,13 @@ from __future__ import annotations
 from contracts import Envelope, ErrorCode, Reply
 from contracts.gateway import SocketsOnline
 from contracts.notifier import (
+    CountUpdateAudience,
     GetUpdate,
     ListNotifications,
     MarkAllNotificationsRead,
     MarkNotificationRead,
     PublishUpdate,
+    UpdateAudience,
     UpdatePublished,
 )
 from eventing.clock import Clock
@@ -58,6 +60,7 @@ class NotificationHandlers:
             .on(MarkAllNotificationsRead, self.mark_all_read)
             .on(PublishUpdate, self.publish_update)
             .on(GetUpdate, self.get_update)
+            .on(CountUpdateAudience, self.count_update_audience)
         )
 
     def events(self) -> HandlerMap[None]:
@@ -112,6 +115,10 @@ class NotificationHandlers:
         except ConcurrencyConflict:
             pass  # published before: this is the command again
         return Reply.ok({"id": update_id, "audience": campaign.audience})
+
+    async def count_update_audience(self, _: CountUpdateAudience, __: Envelope) -> Reply:
+        audience = await self._recipients.count_update_recipients()
+        return Reply.ok(UpdateAudience(audience=audience).model_dump())
 
     async def get_update(self, query: GetUpdate, _: Envelope) -> Reply:
         delivery = await self._campaigns.delivery(update_campaign(query.update_id))

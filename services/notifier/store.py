@@ -70,6 +70,9 @@ class Recipients:
         async for document in self._recipients.collection.find(query, {"_id": 1}):
             yield document["_id"]
 
+    async def count_update_recipients(self) -> int:
+        return await self._recipients.collection.count_documents({"preferences.updates": True})
+
     async def update_recipients(self) -> AsyncIterator[str]:
         """Users who consented to updates."""
         async for document in self._recipients.collection.find(

@@ -11,7 +11,7 @@ from tests.gateway.support import error_of, running
 
 
 async def test_an_unknown_route_is_404_in_the_error_format(client: httpx.AsyncClient) -> None:
-    for path in ("/api/v1/nothing-here", "/api/v2/me", "/"):
+    for path in ("/api/v1/nothing-here", "/api/v2/me", "/api", "/docs/nothing"):
         response = await client.get(path)
 
         assert response.status_code == 404
@@ -32,9 +32,9 @@ async def test_an_unexpected_failure_is_500_in_the_error_format(
     async def broken() -> None:
         raise RuntimeError("a bug")
 
-    app.add_api_route("/broken", broken)
+    app.add_api_route("/api/v1/broken", broken)
 
-    response = await client.get("/broken", headers={"X-Correlation-ID": "bug-1"})
+    response = await client.get("/api/v1/broken", headers={"X-Correlation-ID": "bug-1"})
 
     assert response.status_code == 500
     assert error_of(response)["code"] == "INTERNAL_ERROR"
@@ -130,6 +130,9 @@ async def test_every_endpoint_documents_its_answer_and_its_errors(
         for status in success:
             if status == "204":  # no content, by definition
                 assert "content" not in answers[status], (method, path)
+                continue
+            if path.endswith(".csv"):
+                assert "text/csv" in answers[status]["content"], (method, path)
                 continue
             assert "schema" in answers[status]["content"]["application/json"], (method, path)
         errors = [status for status in answers if status[0] in "45"]

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import csv
+import io
+
+from fastapi import APIRouter, Response, status
 
 from contracts import ErrorCode
-from contracts.voting import CancelVoting, CloseVoting, RescheduleVoting, ScheduleVoting
-from contracts.wallet import GrantCredits
+from contracts.voting import (
+    CancelVoting,
+    CloseVoting,
+    GetResults,
+    RescheduleVoting,
+    ScheduleVoting,
+)
 from services.gateway.auth import Admin
-from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey, command_id
-from services.gateway.errors import ApiError, responses
+from services.gateway.dependencies import CorrelationId, GatewayDep
+from services.gateway.errors import responses
 from services.gateway.schemas import (
-    BalanceOut,
-    GrantCreditsRequest,
     RescheduleVotingRequest,
+    ResultsOut,
     ScheduleVotingRequest,
     VotingTile,
 )
@@ -111,32 +118,34 @@ async def close_voting(
     )
 
 
-@router.post(
-    "/users/{user_id}/credits",
-    status_code=status.HTTP_201_CREATED,
-    responses=responses(*_ADMIN, ErrorCode.VALIDATION_ERROR, ErrorCode.NOT_FOUND),
+@router.get(
+    "/votings/{voting_id}/results.csv",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "option, label, votes"},
+        **responses(*_ADMIN, ErrorCode.NOT_FOUND),
+    },
 )
-async def grant_credits(
-    user_id: str,
-    body: GrantCreditsRequest,
-    admin: Admin,
-    gateway: GatewayDep,
-    cid: CorrelationId,
-    idempotency_key: IdempotencyKey = None,
-) -> BalanceOut:
-    """Give a user credits (support, goodwill, tests); recorded in their ledger with the
-    reason. Answers the user's new balance. A retry with the same ``Idempotency-Key``
-    grants nothing more."""
-    # The wallet keeps an account for any id it is given; only the gateway knows who
-    # really is a user.
-    if await gateway.users.get(user_id) is None:
-        raise ApiError(ErrorCode.NOT_FOUND, "no such user", {"user_id": user_id})
-    return await gateway.ask_for(
-        BalanceOut,
-        "wallet",
-        GrantCredits(
-            user_id=user_id, amount=body.amount, reason=body.reason, granted_by=admin.user_id
-        ),
-        cid,
-        message_id=command_id(idempotency_key, "grant", admin.user_id, user_id),
+async def export_results(
+    voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
+) -> Response:
+    """The voting's counts as CSV (``option_id,label,votes``), open or closed."""
+    results = await gateway.ask_for(
+        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=True), cid
     )
+    return Response(
+        results_csv(results),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="results-{voting_id}.csv"'},
+    )
+
+
+def results_csv(results: ResultsOut) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["option_id", "label", "votes"])
+    for option in results.options:
+        # A label starting with =, +, - or @ would be run as a formula by a spreadsheet.
+        label = f"'{option.label}" if option.label[:1] in ("=", "+", "-", "@") else option.label
+        writer.writerow([option.id, label, option.votes])
+    return out.getvalue()

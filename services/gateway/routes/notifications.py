@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from contracts import ErrorCode
 from contracts.notifier import (
+    CountUpdateAudience,
     Delivery,
     GetUpdate,
     Inbox,
@@ -22,6 +23,7 @@ from contracts.notifier import (
     MarkNotificationRead,
     Notification,
     PublishUpdate,
+    UpdateAudience,
     UpdateBody,
     UpdateTitle,
 )
@@ -117,6 +119,12 @@ async def publish_update(
         cid,
         message_id=command_id(idempotency_key, "update", admin.user_id),
     )
+
+
+@router.get("/admin/updates/audience", responses=responses(*_ADMIN))
+async def update_audience(_: Admin, gateway: GatewayDep, cid: CorrelationId) -> UpdateAudience:
+    """How many users an update sent now would reach (their ``updates`` preference is on)."""
+    return await gateway.ask_for(UpdateAudience, "notifier", CountUpdateAudience(), cid)
 
 
 @router.get("/admin/updates/{update_id}", responses=responses(*_ADMIN, ErrorCode.NOT_FOUND))

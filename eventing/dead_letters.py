@@ -1,0 +1,147 @@
+"""Dead letters: look at what the consumers gave up on, and send it back once fixed.
+
+Every queue dead-letters into one queue, ``<namespace>.dead-letters`` (:mod:`eventing.bus`).
+RabbitMQ stamps each dead letter with an ``x-death`` header: the queue it died in, why
+(``rejected``: it could not be parsed or was refused; ``delivery_limit``: its handler
+failed every attempt; ``expired``, ``maxlen``), when, and how often.
+
+- :meth:`DeadLetters.peek` reads up to ``limit`` dead letters without taking them: they
+  are fetched unacknowledged and go back to the queue when the channel closes.
+- :meth:`DeadLetters.replay` moves dead letters back to the queue each died in, a message
+  at a time: republished as it was (body, type, id, headers but ``x-death``) with a
+  publisher confirm, and only then removed from the dead letters. A crash in between
+  leaves a copy in both, which the consumers' de-duplication by message id absorbs; a
+  message is never lost. One whose queue is gone stays where it is.
+
+The admin API and the operators' command line share this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pydantic import BaseModel
+
+from eventing.settings import RuntimeSettings
+
+# What a listing shows of a message body.
+BODY_PREVIEW = 500
+
+
+class DeadLetter(BaseModel):
+    id: str | None
+    type: str | None
+    queue: str | None
+    reason: str | None
+    died_at: datetime | None
+    deaths: int
+    body: str
+
+
+class Replayed(BaseModel):
+    replayed: int
+    kept: int
+
+
+class DeadLetters:
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self._url = settings.rabbitmq_url
+        self.queue = f"{settings.namespace}.dead-letters"
+
+    async def count(self) -> int:
+        async with await aio_pika.connect(self._url) as connection:
+            channel = await connection.channel()
+            return await self._depth(channel)
+
+    async def peek(self, limit: int) -> list[DeadLetter]:
+        """The oldest ``limit`` dead letters, left in place."""
+        letters: list[DeadLetter] = []
+        async with await aio_pika.connect(self._url) as connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(self.queue, ensure=False)
+            for _ in range(limit):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                letters.append(describe(message))
+            # Closing the channel hands every unacknowledged message back to the queue.
+        return letters
+
+    async def replay(self) -> Replayed:
+        """Every dead letter there is now, back to the queue it died in."""
+        replayed = kept = 0
+        async with await aio_pika.connect(self._url) as connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            queue = await channel.get_queue(self.queue, ensure=False)
+            # Only as many as were there at the start: a kept one comes round again.
+            for _ in range(await self._depth(channel)):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if await self._send_back(channel, message):
+                    await message.ack()
+                    replayed += 1
+                else:
+                    await message.nack(requeue=True)
+                    kept += 1
+        return Replayed(replayed=replayed, kept=kept)
+
+    async def _depth(self, channel: AbstractChannel) -> int:
+        declared = await channel.declare_queue(self.queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+
+    async def _send_back(self, channel: AbstractChannel, message: AbstractIncomingMessage) -> bool:
+        death = latest_death(message)
+        target = death.get("queue") if death else None
+        if not isinstance(target, str):
+            return False
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+        copy = aio_pika.Message(
+            message.body,
+            headers=headers,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        try:
+            # Mandatory: a queue that is gone returns the message instead of dropping it.
+            await channel.default_exchange.publish(copy, routing_key=target, mandatory=True)
+        except aio_pika.exceptions.DeliveryError:
+            return False
+        return True
+
+
+def latest_death(message: AbstractIncomingMessage) -> dict[str, Any] | None:
+    """The ``x-death`` entry of the queue the message last died in."""
+    deaths = (message.headers or {}).get("x-death")
+    if not isinstance(deaths, list) or not deaths:
+        return None
+    # RabbitMQ keeps the most recent death first.
+    death = deaths[0]
+    return dict(death) if isinstance(death, dict) else None
+
+
+def describe(message: AbstractIncomingMessage) -> DeadLetter:
+    death = latest_death(message) or {}
+    died_at = death.get("time")
+    count = death.get("count")
+    return DeadLetter(
+        id=message.message_id,
+        type=message.type,
+        queue=_text(death.get("queue")),
+        reason=_text(death.get("reason")),
+        died_at=died_at if isinstance(died_at, datetime) else None,
+        deaths=int(count) if isinstance(count, int) else 1,
+        body=message.body[:BODY_PREVIEW].decode("utf-8", errors="replace"),
+    )
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value if isinstance(value, str) else None
