@@ -1,6 +1,15 @@
 # One image for every livevote service; the command picks the service:
 #   python -m services.<gateway|voting|wallet|notifier|scheduler> [rebuild-projections]
-# Built in two stages, so uv and the build backend stay out of the image that runs.
+# Built in stages, so uv, npm and the build tools stay out of the image that runs; the
+# gateway serves the web app and admin panel built in the first.
+
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/index.html web/tsconfig.json web/vite.config.ts ./
+COPY web/src ./src
+RUN npm run build
 
 FROM python:3.11-slim AS build
 ARG UV_VERSION=0.13.9
@@ -26,7 +35,9 @@ RUN groupadd --system --gid 10001 livevote \
     && useradd --system --uid 10001 --gid livevote --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin livevote
 COPY --from=build /app/.venv /app/.venv
+COPY --from=web /web/dist /app/web
 ENV PATH=/app/.venv/bin:$PATH \
+    LIVEVOTE_WEB_DIR=/app/web \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app

@@ -1,12 +1,13 @@
 """The namespace's queues as RabbitMQ's management API reports them: depth and consumers.
 
 Read over HTTP from the management plugin (the local stack enables it on loopback; in
-production the operators' RabbitMQ has it) rather than from CLI output.
+production the operators' RabbitMQ has it) rather than from CLI output. Unless told
+otherwise it is found where the broker is, with the broker's credentials.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from pydantic import BaseModel
@@ -24,16 +25,21 @@ class QueuesUnavailable(Exception):
     """The management API did not answer, or refused the credentials."""
 
 
+# The management plugin's port, unless RabbitMQ is told otherwise.
+MANAGEMENT_PORT = 15672
+
+
 class Queues:
     def __init__(self, settings: RuntimeSettings, timeout: float = 2.0) -> None:
         self._prefix = f"{settings.namespace}."
-        vhost = urlsplit(settings.rabbitmq_url).path.removeprefix("/") or "/"
-        self._url = (
-            f"{settings.rabbitmq_management_url.rstrip('/')}/api/queues/{quote(vhost, safe='')}"
-        )
+        broker = urlsplit(settings.rabbitmq_url)
+        base = settings.rabbitmq_management_url or f"http://{broker.hostname}:{MANAGEMENT_PORT}"
+        vhost = unquote(broker.path.removeprefix("/")) or "/"
+        self._url = f"{base.rstrip('/')}/api/queues/{quote(vhost, safe='')}"
+        password = settings.rabbitmq_management_password
         self._auth = (
-            settings.rabbitmq_management_user,
-            settings.rabbitmq_management_password.get_secret_value(),
+            settings.rabbitmq_management_user or unquote(broker.username or "guest"),
+            password.get_secret_value() if password else unquote(broker.password or "guest"),
         )
         self._timeout = timeout
 

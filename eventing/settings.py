@@ -22,10 +22,11 @@ class RuntimeSettings(BaseSettings):
     # Prefixes every exchange, queue and database, so that several deployments (or test
     # runs) can share one broker and one database server.
     namespace: str = "livevote"
-    # RabbitMQ's management API: queue depths and consumers for the operators.
-    rabbitmq_management_url: str = "http://127.0.0.1:15672"
-    rabbitmq_management_user: str = "guest"
-    rabbitmq_management_password: SecretStr = SecretStr("guest")
+    # RabbitMQ's management API, for queue depths and consumers: by default on the broker's
+    # host at port 15672, with the user and password of `rabbitmq_url`.
+    rabbitmq_management_url: str | None = None
+    rabbitmq_management_user: str | None = None
+    rabbitmq_management_password: SecretStr | None = None
     prefetch: int = Field(default=64, ge=1, le=10_000)
     delivery_limit: int = Field(default=5, ge=1, le=100)
     request_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -50,14 +50,26 @@ wait_for() {  # name, seconds, command...
   done
 }
 
-install_rabbitmq() {
-  command -v rabbitmq-server >/dev/null && return
-  log "installing rabbitmq-server (Debian package)"
+apt_install() {  # Debian packages...
   if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ]; then
     apt-get update -qq
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+}
+
+install_rabbitmq() {
+  command -v rabbitmq-server >/dev/null && return
+  log "installing rabbitmq-server (Debian package)"
+  apt_install rabbitmq-server
+}
+
+# The browser tests drive Debian's Chromium (Playwright's own download is not reachable),
+# with the fonts the pages use.
+install_browser() {
+  command -v chromium-headless-shell >/dev/null && [ -d /usr/share/fonts/truetype/liberation ] && return
+  log "installing chromium-headless-shell and fonts-liberation (Debian packages)"
+  apt_install chromium-headless-shell fonts-liberation
 }
 
 install_ferretdb() {
@@ -100,6 +112,7 @@ cmd_install() {
   install_ferretdb
   install_stripe_mock
   install_kustomize
+  install_browser
 }
 
 rabbitmq_ready() { rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; }
