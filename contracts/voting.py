@@ -1,15 +1,20 @@
 """Commands, queries and events of the voting service."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
 
 from contracts.envelope import Message
+from contracts.values import Moment
 
 VotingKind = Literal["free", "paid"]
 VotingStatus = Literal["scheduled", "open", "closed", "cancelled"]
 VoteStatus = Literal["confirmed", "pending", "rejected"]
+
+# The shortest voting: shorter ones are a typo, and a store keeping milliseconds would
+# make a microsecond window empty.
+MIN_WINDOW = timedelta(seconds=1)
 
 
 class VotingOption(BaseModel):
@@ -27,8 +32,8 @@ class ScheduleVoting(Message):
     description: str
     options: list[str]
     kind: VotingKind
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Moment
+    closes_at: Moment
     scheduled_by: str
 
 
@@ -38,8 +43,8 @@ class RescheduleVoting(Message):
     type = "voting.RescheduleVoting"
 
     voting_id: str
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Moment
+    closes_at: Moment
     requested_by: str
 
 
@@ -130,8 +135,8 @@ class VotingScheduled(Message):
     kind: VotingKind
     cost: int
     options: list[VotingOption]
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Moment
+    closes_at: Moment
     scheduled_by: str
 
 
@@ -140,8 +145,8 @@ class VotingRescheduled(Message):
     routing_key = "voting.voting_rescheduled"
 
     voting_id: str
-    opens_at: datetime
-    closes_at: datetime
+    opens_at: Moment
+    closes_at: Moment
 
 
 class VotingCancelled(Message):

@@ -19,6 +19,8 @@ from eventing.clock import Clock, SystemClock
 from services.gateway.errors import ApiError
 
 ALGORITHM = "HS256"
+# The longest access token TTL the settings allow.
+MAX_TOKEN_TTL = timedelta(days=30)
 
 
 class Passwords:
@@ -90,11 +92,14 @@ class Tokens:
         role = claims["role"]
         if role not in get_args(Role):
             raise _unauthenticated("the access token is not valid")
-        return Principal(
-            user_id=str(claims["sub"]),
-            role=role,
-            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
-        )
+        try:
+            expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise _unauthenticated("the access token is not valid") from None
+        # Never issued here: no token lives longer than the longest TTL allowed.
+        if expires_at > self._clock.now() + MAX_TOKEN_TTL:
+            raise _unauthenticated("the access token is not valid")
+        return Principal(user_id=str(claims["sub"]), role=role, expires_at=expires_at)
 
 
 def _unauthenticated(message: str) -> ApiError:

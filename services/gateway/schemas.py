@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from contracts.gateway import Role
-from contracts.voting import VoteStatus, VotingKind, VotingOption, VotingStatus
+from contracts.values import Moment
+from contracts.voting import MIN_WINDOW, VoteStatus, VotingKind, VotingOption, VotingStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 # Written with its offset as given ("+00:00", where pydantic would write "Z").
@@ -148,26 +149,26 @@ class ScheduleVotingRequest(RequestBody):
         min_length=2, max_length=100
     )
     kind: VotingKind
-    opens_at: AwareDatetime = Field(examples=["2026-12-31T18:00:00+01:00"])
-    closes_at: AwareDatetime = Field(examples=["2026-12-31T19:00:00+01:00"])
+    opens_at: Moment = Field(examples=["2026-12-31T18:00:00+01:00"])
+    closes_at: Moment = Field(examples=["2026-12-31T19:00:00+01:00"])
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if len(set(self.options)) != len(self.options):
             raise ValueError("option labels must differ from each other")
-        if self.closes_at <= self.opens_at:
-            raise ValueError("closes_at must be after opens_at")
+        if self.closes_at - self.opens_at < MIN_WINDOW:
+            raise ValueError("closes_at must be at least one second after opens_at")
         return self
 
 
 class RescheduleVotingRequest(RequestBody):
-    opens_at: AwareDatetime = Field(examples=["2026-12-31T18:30:00+01:00"])
-    closes_at: AwareDatetime = Field(examples=["2026-12-31T19:30:00+01:00"])
+    opens_at: Moment = Field(examples=["2026-12-31T18:30:00+01:00"])
+    closes_at: Moment = Field(examples=["2026-12-31T19:30:00+01:00"])
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.closes_at <= self.opens_at:
-            raise ValueError("closes_at must be after opens_at")
+        if self.closes_at - self.opens_at < MIN_WINDOW:
+            raise ValueError("closes_at must be at least one second after opens_at")
         return self
 
 

@@ -9,6 +9,7 @@ from typing import Self
 from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from eventing.settings import RuntimeSettings
+from services.gateway.auth import MAX_TOKEN_TTL
 
 # HS256 is only as strong as its key: RFC 7518 asks for at least 256 bits.
 MIN_JWT_SECRET_LENGTH = 32
@@ -23,7 +24,9 @@ class GatewaySettings(RuntimeSettings):
     # ... and each may listen on a port of its own too, to reach that one on purpose.
     replica_port: int | None = Field(default=None, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
-    jwt_ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    jwt_ttl_seconds: int = Field(
+        default=3600, ge=1, le=int(MAX_TOKEN_TTL.total_seconds())
+    )
     # How often this process tells the notifier who holds a socket on it (and soon after
     # anyone comes or goes).
     presence_interval_seconds: float = Field(default=5.0, gt=0, le=300)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from contracts import ErrorCode, Message
 from contracts.voting import (
+    MIN_WINDOW,
     ScheduleVoting,
     VoteCast,
     VoteRejected,
@@ -69,8 +70,10 @@ def to_milliseconds(moment: datetime) -> datetime:
 
 
 def check_window(opens_at: datetime, closes_at: datetime, now: datetime) -> None:
-    if opens_at >= closes_at:
-        raise Rejected(ErrorCode.VALIDATION_ERROR, "opens_at must be before closes_at")
+    if to_milliseconds(closes_at) - to_milliseconds(opens_at) < MIN_WINDOW:
+        raise Rejected(
+            ErrorCode.VALIDATION_ERROR, "closes_at must be at least one second after opens_at"
+        )
     if opens_at < now - SCHEDULING_GRACE:
         raise Rejected(ErrorCode.VALIDATION_ERROR, "opens_at is in the past", now=now.isoformat())
 

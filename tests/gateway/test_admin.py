@@ -194,6 +194,15 @@ async def test_a_user_may_not_schedule_votings(
         ({"opens_at": "2026-12-31T18:00:00"}, "opens_at"),
         ({"closes_at": "tomorrow"}, "closes_at"),
         ({"closes_at": "2026-12-31T17:59:00+01:00"}, None),
+        # Year 10000 in UTC: no datetime, no store and no consumer can hold it.
+        ({"closes_at": "9999-12-31T23:59:59-23:59"}, "closes_at"),
+        ({"opens_at": "1969-12-31T23:59:59+00:00"}, "opens_at"),
+        ({"closes_at": "3000-01-01T00:00:00+00:00"}, "closes_at"),
+        # A number where ISO 8601 text with an offset is promised.
+        ({"opens_at": 1893434400}, "opens_at"),
+        # Empty once kept to the millisecond, and too short anyway.
+        ({"closes_at": "2026-12-31T18:00:00.000001+01:00"}, None),
+        ({"closes_at": "2026-12-31T18:00:00.999+01:00"}, None),
     ],
 )
 async def test_bad_votings_are_refused_at_the_gateway(
@@ -334,8 +343,11 @@ async def test_users_may_not_change_votings(
         {"opens_at": "2026-12-31T20:00:00", "closes_at": "2026-12-31T21:00:00+01:00"},
         {"opens_at": "2026-12-31T21:00:00+01:00", "closes_at": "2026-12-31T20:00:00+01:00"},
         {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T21:00:00+01:00", "x": 1},
+        {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "9999-12-31T23:59:59-23:59"},
+        {"opens_at": 1893434400, "closes_at": "2026-12-31T21:00:00+01:00"},
+        {"opens_at": "2026-12-31T20:00:00+01:00", "closes_at": "2026-12-31T20:00:00.0001+01:00"},
     ],
-    ids=["one-time", "no-offset", "backwards", "unknown-field"],
+    ids=["one-time", "no-offset", "backwards", "unknown-field", "year-10000", "unix", "1us"],
 )
 async def test_a_bad_reschedule_is_refused_at_the_gateway(
     client: httpx.AsyncClient, gateway_settings: GatewaySettings, body: dict[str, Any]

@@ -69,8 +69,22 @@ async def test_me_without_a_token_is_401(client: httpx.AsyncClient) -> None:
         f"Bearer {jwt.encode({'sub': 'u1', 'role': 'admin'}, JWT_SECRET, algorithm='HS256')}",
         f"Bearer {token({}).rsplit('.', 1)[0]}.",  # signature stripped
         f"Basic {token({})}",
+        # Signed with the real key, but beyond any date the server can represent ...
+        f"Bearer {token({'exp': 10**20})}",
+        # ... or later than any token it issues.
+        f"Bearer {token({'exp': datetime.now(UTC) + timedelta(days=400)})}",
     ],
-    ids=["garbage", "forged", "expired", "unknown-role", "no-expiry", "unsigned", "not-bearer"],
+    ids=[
+        "garbage",
+        "forged",
+        "expired",
+        "unknown-role",
+        "no-expiry",
+        "unsigned",
+        "not-bearer",
+        "huge-expiry",
+        "far-expiry",
+    ],
 )
 async def test_me_with_a_token_that_is_not_valid_is_401(
     client: httpx.AsyncClient, credentials: str

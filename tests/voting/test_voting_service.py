@@ -13,7 +13,7 @@ from contracts import Envelope, ErrorCode
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
 from tests.support import count_commits, eventually
-from tests.voting.conftest import START, Voting
+from tests.voting.conftest import START, Voting, schedule_command
 
 
 async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: Voting) -> None:
@@ -37,7 +37,12 @@ async def test_a_scheduled_voting_is_a_tile_with_options_and_status(voting: Voti
         ({"options": ["Red", " red "]}, "unique"),
         ({"options": ["Red", "  "]}, "empty"),
         ({"title": "   "}, "title"),
-        ({"closes_at": START + timedelta(minutes=10)}, "before closes_at"),
+        ({"closes_at": START + timedelta(minutes=10)}, "at least one second after"),
+        # Empty once kept to the millisecond, as the store keeps it.
+        (
+            {"closes_at": START + timedelta(minutes=10, microseconds=1)},
+            "at least one second after",
+        ),
         ({"opens_at": START - timedelta(hours=1)}, "in the past"),
     ],
 )
@@ -158,3 +163,15 @@ async def test_read_models_rebuild_from_the_store(voting: Voting) -> None:
     # the voting, its calendar booking and the vote
     assert await voting.runtime.read_models.rebuild() == 3
     assert (await voting.ask(ListVotings(user_id="u1"))).result == before
+
+
+async def test_a_command_with_a_time_no_consumer_can_hold_is_refused_and_nothing_stored(
+    voting: Voting,
+) -> None:
+    # As a client bypassing the gateway would send it: year 10000 once in UTC.
+    command = Envelope.wrap(schedule_command())
+    command.payload["closes_at"] = "9999-12-31T23:59:59-23:59"
+    reply = await voting.client.bus.request("voting", command)
+    assert reply.error is not None
+    assert reply.error.code == ErrorCode.VALIDATION_ERROR
+    assert (await voting.ask(ListVotings(user_id="u1"))).result == []
