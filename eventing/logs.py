@@ -3,11 +3,40 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import structlog
+
+# What must never reach a log line, whoever writes it (our code, uvicorn, a library): an
+# access token in a URL or header, a JWT anywhere, passwords and Stripe secrets.
+_SECRETS = (
+    (re.compile(r"(?i)\b(bearer)\s+[^\s\"',]+"), r"\1 [redacted]"),
+    (
+        re.compile(r"(?i)\b(token|access_token|password|secret|api_key|key)=[^&\s\"',]+"),
+        r"\1=[redacted]",
+    ),
+    (re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]*"), "[redacted token]"),
+    (re.compile(r"\b(whsec|sk_live|sk_test|rk_live|rk_test)_[A-Za-z0-9_]+"), r"\1_[redacted]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_secrets(
+    _: Any, __: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    for name, value in event_dict.items():
+        if isinstance(value, str):
+            event_dict[name] = redact(value)
+    return event_dict
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -20,6 +49,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_secrets,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -302,18 +302,17 @@ def _welcome(system: System) -> str:
         f"  {process.name:<12} ready at {process.ready_url}"
         for process in system.processes.values()
     )
+    # Where to find the secrets, never the secrets themselves: this output ends up in
+    # terminals, CI logs and bug reports.
     return (
-        f"\nlivevote is up: API {system.base_url}/api/v1, docs {system.base_url}/docs\n"
+        f"\nlivevote is up: the app {system.base_url}/, the admin panel {system.base_url}/admin,\n"
+        f"API {system.base_url}/api/v1, docs {system.base_url}/docs\n"
         f"{system.replicas} process(es) of each service:\n{processes}\n"
-        f"admin login: {env['LIVEVOTE_ADMIN_EMAIL']} / {env['LIVEVOTE_ADMIN_PASSWORD']}"
-        "  (LIVEVOTE_ADMIN_EMAIL / LIVEVOTE_ADMIN_PASSWORD)\n"
+        f"admin login: {env['LIVEVOTE_ADMIN_EMAIL']}, with the password in "
+        "LIVEVOTE_ADMIN_PASSWORD (the README gives the local default)\n"
         f"pushes: to {env['LIVEVOTE_FCM_URL']} (the fake FCM server lists them at /messages)\n"
-        f"payments: stripe-mock at {env['LIVEVOTE_STRIPE_API_BASE']}, webhook secret "
-        f"{env['LIVEVOTE_STRIPE_WEBHOOK_SECRET']}\n"
-        f"  curl -s -X POST {system.base_url}/api/v1/auth/login "
-        "-H 'content-type: application/json' "
-        f'-d \'{{"email": "{env["LIVEVOTE_ADMIN_EMAIL"]}", '
-        f'"password": "{env["LIVEVOTE_ADMIN_PASSWORD"]}"}}\'\n'
+        f"payments: stripe-mock at {env['LIVEVOTE_STRIPE_API_BASE']}; webhooks are signed with "
+        "LIVEVOTE_STRIPE_WEBHOOK_SECRET (scripts/launch.py has the local one)\n"
         "Ctrl-C stops everything this command started.\n"
     )
 

@@ -34,6 +34,9 @@ def main() -> None:
         create_app(settings),
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
+        # The gateway logs every request itself, without its query string (a WebSocket's
+        # carries the access token).
+        access_log=False,
         timeout_graceful_shutdown=10,
     )
     uvicorn.Server(config).run(sockets=sockets)
