@@ -49,7 +49,8 @@ class Replayed(BaseModel):
 class DeadLetters:
     def __init__(self, settings: RuntimeSettings) -> None:
         self._url = settings.rabbitmq_url
-        self.queue = f"{settings.namespace}.dead-letters"
+        self._prefix = f"{settings.namespace}."
+        self.queue = f"{self._prefix}dead-letters"
 
     async def count(self) -> int:
         async with await aio_pika.connect(self._url) as connection:
@@ -66,7 +67,7 @@ class DeadLetters:
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                letters.append(describe(message))
+                letters.append(describe(message, self._prefix))
             # Closing the channel hands every unacknowledged message back to the queue.
         return letters
 
@@ -126,14 +127,17 @@ def latest_death(message: AbstractIncomingMessage) -> dict[str, Any] | None:
     return dict(death) if isinstance(death, dict) else None
 
 
-def describe(message: AbstractIncomingMessage) -> DeadLetter:
+def describe(message: AbstractIncomingMessage, namespace_prefix: str = "") -> DeadLetter:
+    """The dead letter as operators see it; queues named without the namespace, as the
+    health page names them."""
     death = latest_death(message) or {}
+    queue = _text(death.get("queue"))
     died_at = death.get("time")
     count = death.get("count")
     return DeadLetter(
         id=message.message_id,
         type=message.type,
-        queue=_text(death.get("queue")),
+        queue=queue.removeprefix(namespace_prefix) if queue else None,
         reason=_text(death.get("reason")),
         died_at=died_at if isinstance(died_at, datetime) else None,
         deaths=int(count) if isinstance(count, int) else 1,

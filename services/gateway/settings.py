@@ -24,9 +24,7 @@ class GatewaySettings(RuntimeSettings):
     # ... and each may listen on a port of its own too, to reach that one on purpose.
     replica_port: int | None = Field(default=None, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
-    jwt_ttl_seconds: int = Field(
-        default=3600, ge=1, le=int(MAX_TOKEN_TTL.total_seconds())
-    )
+    jwt_ttl_seconds: int = Field(default=3600, ge=1, le=int(MAX_TOKEN_TTL.total_seconds()))
     # How often this process tells the notifier who holds a socket on it (and soon after
     # anyone comes or goes).
     presence_interval_seconds: float = Field(default=5.0, gt=0, le=300)

@@ -26,7 +26,7 @@ async def test_a_dead_letter_is_listed_with_its_cause_and_replayed_once_fixed(
         await broken.stop()
     assert letter.id == poison.message_id
     assert letter.type == "gateway.UserRegistered"
-    assert letter.queue == f"{settings.namespace}.wallet.events"
+    assert letter.queue == "wallet.events"
     assert letter.reason == "delivery_limit"
     assert '"u1"' in letter.body
     # Looking does not take it away.
