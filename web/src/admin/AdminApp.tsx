@@ -1,10 +1,12 @@
 // The operator's panel at /admin: its own login, a refusal for accounts that are not
 // operators, and the sections as nested routes (relative to /admin, see main.tsx).
 
+import { useEffect, useState } from "react";
 import { Navigate, Route, Routes } from "react-router";
 import { useSession } from "../shared/session";
 import { AdminLayout } from "./components/AdminLayout";
 import { LoginScreen } from "./components/LoginScreen";
+import { ErrorNotice } from "./components/Notice";
 import { DeliveryPage } from "./pages/DeliveryPage";
 import { HealthPage } from "./pages/HealthPage";
 import { UpdatesPage } from "./pages/UpdatesPage";
@@ -17,14 +19,7 @@ import "./admin.css";
 export default function AdminApp() {
   const { token, profile, logout } = useSession();
   if (!token) return <LoginScreen />;
-  if (!profile) {
-    return (
-      <main className="admin-login">
-        <h1>livevote admin</h1>
-        <p className="loading">Loading…</p>
-      </main>
-    );
-  }
+  if (!profile) return <ProfileLoading />;
   if (profile.role !== "admin") {
     return (
       <main className="admin-login">
@@ -52,5 +47,30 @@ export default function AdminApp() {
         <Route path="*" element={<p>No such admin page.</p>} />
       </Route>
     </Routes>
+  );
+}
+
+/** Logged in, the profile (and so the role) not known yet; if asking for it failed (the
+ * session swallows that), the operator can ask again instead of waiting forever. */
+function ProfileLoading() {
+  const { refresh } = useSession();
+  const [error, setError] = useState<unknown>(null);
+  // Offered only when the answer is late: it usually comes within a blink.
+  const [late, setLate] = useState(false);
+  useEffect(() => {
+    const timer = window.setTimeout(() => setLate(true), 3000);
+    return () => window.clearTimeout(timer);
+  }, []);
+  return (
+    <main className="admin-login">
+      <h1>livevote admin</h1>
+      <p className="loading">Loading your account…</p>
+      <ErrorNotice error={error} />
+      {late && (
+        <button type="button" onClick={() => refresh().then(() => setError(null), setError)}>
+          Try again
+        </button>
+      )}
+    </main>
   );
 }

@@ -129,7 +129,7 @@ function ConfirmedAction({ label, question, confirm, path, onChanged }: Confirme
             <button type="button" className="danger" disabled={busy} onClick={act}>
               {confirm}
             </button>
-            {/* Focus on the safe answer: a second Enter must not undo nothing-can-undo. */}
+            {/* Focus on the safe answer, so that pressing Enter twice cannot cancel by accident. */}
             <button type="button" onClick={() => setAsking(false)} autoFocus>
               Keep it
             </button>
