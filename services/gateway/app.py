@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from eventing.logs import get_logger
 from eventing.service import ServiceRuntime
 from services.gateway.auth import Passwords, Tokens
+from services.gateway.body_limit import BodyLimit
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.middleware import RequestContext
@@ -106,6 +107,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.tokens = Tokens(settings.signing_key, timedelta(seconds=settings.jwt_ttl_seconds))
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        limits_by_path={f"{API_PREFIX}/stripe/webhook": settings.stripe_webhook_max_body_bytes},
+    )
+    # Outermost: every answer, a 413 included, carries the correlation id and is logged.
     app.add_middleware(RequestContext)
     install_error_handlers(app)
 

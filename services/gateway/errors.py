@@ -32,6 +32,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOO_MANY_CONCURRENT_VOTINGS: 409,
     ErrorCode.EMAIL_TAKEN: 409,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -44,6 +45,7 @@ _HTTP_CODES: dict[int, str] = {
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }

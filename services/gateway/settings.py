@@ -40,6 +40,10 @@ class GatewaySettings(RuntimeSettings):
         "http://127.0.0.1:8000/credits/success?session_id={CHECKOUT_SESSION_ID}"
     )
     checkout_cancel_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000/credits/cancelled")
+    # The largest request body accepted (413 above, before it is read); Stripe's events
+    # may be larger than any body a client sends.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    stripe_webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # The front end's build (web/dist), served at / and /admin.
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
 
