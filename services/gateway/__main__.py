@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from contracts import ErrorCode
 from eventing.logs import configure_logging
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
@@ -24,6 +27,23 @@ def listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
     return listener
 
 
+class JsonErrorsProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, answering a request it cannot parse (a malformed request
+    line or header) in the API's error format instead of plain text."""
+
+    def send_400_response(self, msg: str) -> None:
+        error = {"code": ErrorCode.VALIDATION_ERROR, "message": f"malformed HTTP: {msg}"}
+        body = json.dumps({"error": {**error, "details": {}}}).encode()
+        head = (
+            b"HTTP/1.1 422 Unprocessable Entity\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n"
+        )
+        self.transport.write(head + body)
+        self.transport.close()
+
+
 def main() -> None:
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_format)
@@ -34,6 +54,7 @@ def main() -> None:
         create_app(settings),
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
+        http=JsonErrorsProtocol,
         # The gateway logs every request itself, without its query string (a WebSocket's
         # carries the access token).
         access_log=False,

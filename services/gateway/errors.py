@@ -134,6 +134,19 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
 async def _http_error(_: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
+    if status == 400:
+        # FastAPI's own 400 (a body it could not parse) is a request that is not valid,
+        # answered like every other: 422 VALIDATION_ERROR.
+        return error_response(
+            422,
+            ErrorCode.VALIDATION_ERROR,
+            "the request body could not be read",
+            {
+                "errors": [
+                    {"loc": ["body"], "message": str(error.detail), "type": "body_unreadable"}
+                ]
+            },
+        )
     code = _HTTP_CODES.get(
         status, ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.VALIDATION_ERROR
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from urllib.parse import urlsplit
 
 import pytest
@@ -27,3 +28,24 @@ async def test_a_huge_body_is_refused_before_it_is_sent(running: RunningSystem) 
         assert b"connection: close" in head.lower()
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [b"NOT A REQUEST\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"],
+    ids=["request-line", "header"],
+)
+async def test_a_malformed_request_is_answered_in_the_error_format(
+    running: RunningSystem, request_bytes: bytes
+) -> None:
+    address = urlsplit(running.system.base_url)
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        writer.write(request_bytes)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 422 ")
+    assert json.loads(body)["error"]["code"] == "VALIDATION_ERROR"

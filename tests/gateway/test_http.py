@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from services.gateway.app import create_app
@@ -143,3 +144,17 @@ async def test_every_endpoint_documents_its_answer_and_its_errors(
     votes = operations[("post", "/api/v1/votings/{voting_id}/votes")]
     assert {"201", "202", "402", "409"} <= set(votes["responses"])
     assert "Location" in votes["responses"]["202"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "body", [b"{not json", b"\xff\xfe not even text", b""], ids=["malformed", "not-utf8", "empty"]
+)
+async def test_a_body_that_cannot_be_read_is_422_in_the_error_format(
+    client: httpx.AsyncClient, body: bytes
+) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert error_of(response)["code"] == "VALIDATION_ERROR"
