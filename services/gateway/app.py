@@ -15,6 +15,7 @@ from services.gateway.auth import Passwords, Tokens
 from services.gateway.body_limit import BodyLimit
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
+from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import RequestContext
 from services.gateway.presence import PresenceAnnouncer
 from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
@@ -90,7 +91,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                     settings.admin_display_name,
                 )
                 log.info("admin account ready", user_id=admin.id)
-            app.state.gateway = Gateway(settings, runtime, users, sessions)
+            idempotency = IdempotencyKeys(runtime.db)
+            await idempotency.ensure_indexes()
+            app.state.gateway = Gateway(settings, runtime, users, sessions, idempotency)
             yield
         finally:
             app.state.gateway = None

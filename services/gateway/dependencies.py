@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -13,6 +12,7 @@ from contracts import Envelope, ErrorCode, Message
 from eventing.bus import ServiceUnavailable
 from eventing.service import ServiceRuntime
 from services.gateway.errors import ApiError
+from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import correlation_id
 from services.gateway.realtime import Sessions
 from services.gateway.settings import GatewaySettings
@@ -29,6 +29,7 @@ class Gateway:
     runtime: ServiceRuntime
     users: Users
     sessions: Sessions
+    idempotency: IdempotencyKeys
 
     async def ask(
         self,
@@ -99,16 +100,3 @@ IdempotencyKey = Annotated[
         "say): the retry is recognised as the same request instead of being done twice.",
     ),
 ]
-
-
-def command_id(key: str | None, *scope: str) -> str | None:
-    """The message id of a command sent with a client's idempotency key, or None.
-
-    The receiving service recognises a repeated command by its message id. The key is
-    scoped to the caller and to what the command is about, so nobody's key can collide
-    with another user's, nor one key reused for two different things.
-    """
-    if key is None:
-        return None
-    scoped = "\x1f".join((*scope, key))
-    return hashlib.sha256(scoped.encode()).hexdigest()[:32]

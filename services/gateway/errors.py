@@ -33,6 +33,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.EMAIL_TAKEN: 409,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.METHOD_NOT_ALLOWED: 405,

@@ -320,6 +320,32 @@ async def test_an_idempotency_key_makes_a_retry_the_same_command(
     assert len({first, other_user, other_voting, unkeyed, unkeyed_again}) == 5
 
 
+async def test_an_idempotency_key_reused_for_another_request_is_refused(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    _, access = await user_token(client)
+    headers = bearer(access) | {"Idempotency-Key": "once-only"}
+
+    async with peer("voting", gateway_settings, voting_answers()) as voting:
+        first = await client.post(
+            "/api/v1/votings/v1/votes", json={"option_id": "v1-1"}, headers=headers
+        )
+        other = await client.post(
+            "/api/v1/votings/v1/votes", json={"option_id": "v1-2"}, headers=headers
+        )
+        retry = await client.post(
+            "/api/v1/votings/v1/votes", json={"option_id": "v1-1"}, headers=headers
+        )
+
+    assert first.status_code == 201, first.text
+    assert other.status_code == 422
+    assert error_of(other)["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert retry.status_code == 201
+    # The other request never reached the voting service; the retry did, as the same one.
+    assert [e.payload["option_id"] for e in voting.received] == ["v1-1", "v1-1"]
+    assert voting.received[0].message_id == voting.received[1].message_id
+
+
 @pytest.mark.parametrize("key", ["", "x" * 256, "two words", "caf\u00e9".encode()])
 async def test_a_malformed_idempotency_key_is_refused(
     client: httpx.AsyncClient, gateway_settings: GatewaySettings, key: str | bytes

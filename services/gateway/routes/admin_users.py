@@ -17,7 +17,6 @@ from services.gateway.dependencies import (
     Gateway,
     GatewayDep,
     IdempotencyKey,
-    command_id,
 )
 from services.gateway.domain import User
 from services.gateway.errors import ApiError, responses
@@ -100,7 +99,9 @@ async def grant_credits(
             user_id=user_id, amount=body.amount, reason=body.reason, granted_by=admin.user_id
         ),
         cid,
-        message_id=command_id(idempotency_key, "grant", admin.user_id, user_id),
+        message_id=await gateway.idempotency.message_id(
+            idempotency_key, body, "grant", admin.user_id, user_id
+        ),
     )
 
 

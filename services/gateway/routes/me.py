@@ -14,7 +14,6 @@ from services.gateway.dependencies import (
     Gateway,
     GatewayDep,
     IdempotencyKey,
-    command_id,
 )
 from services.gateway.domain import User
 from services.gateway.errors import ApiError, responses
@@ -117,5 +116,7 @@ async def checkout(
             cancel_url=str(settings.checkout_cancel_url),
         ),
         cid,
-        message_id=command_id(idempotency_key, "checkout", principal.user_id, body.pack_id),
+        message_id=await gateway.idempotency.message_id(
+            idempotency_key, body, "checkout", principal.user_id
+        ),
     )

@@ -28,7 +28,7 @@ from contracts.notifier import (
     UpdateTitle,
 )
 from services.gateway.auth import Admin, CurrentUser
-from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey, command_id
+from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey
 from services.gateway.errors import responses
 from services.gateway.schemas import RequestBody
 
@@ -117,7 +117,9 @@ async def publish_update(
             title=body.title, body=body.body, voting_id=body.voting_id, published_by=admin.user_id
         ),
         cid,
-        message_id=command_id(idempotency_key, "update", admin.user_id),
+        message_id=await gateway.idempotency.message_id(
+            idempotency_key, body, "update", admin.user_id
+        ),
     )
 
 

@@ -18,7 +18,7 @@ from contracts.voting import (
     VotingStatus,
 )
 from services.gateway.auth import CurrentUser
-from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey, command_id
+from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey
 from services.gateway.errors import responses
 from services.gateway.schemas import CastVoteRequest, ResultsOut, VoteOut, VotingTile
 
@@ -132,7 +132,9 @@ async def cast_vote(
         CastVote(voting_id=voting_id, user_id=principal.user_id, option_id=body.option_id),
         cid,
         # Scoped to the voting too: one key reused on two votings makes two votes.
-        message_id=command_id(idempotency_key, "vote", principal.user_id, voting_id),
+        message_id=await gateway.idempotency.message_id(
+            idempotency_key, body, "vote", principal.user_id, voting_id
+        ),
         timeout=gateway.settings.cast_vote_timeout_seconds,
         # The votes of one voting sent at the same moment go as one message; a batch is
         # answered when its slowest vote is, and one voting's votes take alike.

@@ -17,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contracts import ErrorCode
 from contracts.wallet import ApplyStripeEvent
 from eventing.logs import get_logger
-from services.gateway.dependencies import CorrelationId, GatewayDep, command_id
+from services.gateway.dependencies import CorrelationId, GatewayDep
 from services.gateway.errors import ApiError, ErrorResponse, responses
+from services.gateway.idempotency import command_id
 from services.gateway.schemas import WebhookReceived
 
 log = get_logger(__name__)
