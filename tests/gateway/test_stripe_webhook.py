@@ -121,6 +121,7 @@ def _tampered(payload: str) -> str:
         pytest.param(lambda p: signed(p, secret="whsec_someone_else"), id="forged"),
         pytest.param(lambda p: signed(_tampered(p)), id="for-another-body"),
         pytest.param(lambda p: signed(p, at=int(time.time()) - 3600), id="stale"),
+        pytest.param(lambda p: signed(p, at=int(time.time()) + 3600), id="from-the-future"),
         pytest.param(lambda p: signed(p).split(",")[0], id="no-v1"),
         pytest.param(lambda p: "garbage", id="garbage"),
     ],

@@ -8,6 +8,7 @@ nowhere. Stripe retries anything but a 2xx, which is what a 503 relies on.
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 import stripe
@@ -42,6 +43,19 @@ class _StripeEvent(BaseModel):
     type: str = Field(min_length=1)
     created: int
     data: _EventData
+
+
+# How far ahead of ours Stripe's clock may be.
+CLOCK_SKEW_SECONDS = 60
+
+
+def _signed_at(signature: str) -> int | None:
+    """The ``t=`` timestamp of a Stripe-Signature header."""
+    for part in signature.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            return int(value)
+    return None
 
 
 def _refused(message: str, **details: Any) -> ApiError:
@@ -102,6 +116,12 @@ async def stripe_webhook(
     except (ValueError, TypeError, AttributeError):
         # Signed, but not JSON (or not an event): nothing a retry would change.
         raise _refused("the body is not a Stripe event") from None
+    signed_at = _signed_at(stripe_signature)
+    if signed_at is None or signed_at > time.time() + CLOCK_SKEW_SECONDS:
+        # Stripe's library only checks that a signature is not too old; one dated in the
+        # future would stay replayable until then.
+        log.warning("refused a Stripe webhook signed in the future", signed_at=signed_at)
+        raise _refused("the Stripe-Signature is dated in the future")
     try:
         # Read from the bytes that were verified, so the wallet gets exactly what Stripe sent.
         event = _StripeEvent.model_validate(json.loads(payload))
