@@ -8,6 +8,7 @@ from datetime import timedelta
 from importlib.metadata import version
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from eventing.logs import get_logger
 from eventing.service import ServiceRuntime
@@ -33,6 +34,7 @@ from services.gateway.routes import (
     votings,
     webhooks,
 )
+from services.gateway.security import SecurityHeaders
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
 from services.gateway.web import serve_front_end
@@ -115,6 +117,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         limit=settings.max_body_bytes,
         limits_by_path={f"{API_PREFIX}/stripe/webhook": settings.stripe_webhook_max_body_bytes},
     )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Correlation-ID"],
+        expose_headers=["X-Correlation-ID", "Location", "Retry-After"],
+    )
+    app.add_middleware(SecurityHeaders)
     # Outermost: every answer, a 413 included, carries the correlation id and is logged.
     app.add_middleware(RequestContext)
     install_error_handlers(app)

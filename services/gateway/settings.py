@@ -44,6 +44,9 @@ class GatewaySettings(RuntimeSettings):
     # may be larger than any body a client sends.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     stripe_webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Web origins (scheme://host[:port]) whose pages may call the API and open the
+    # WebSocket; none by default: only the gateway's own pages.
+    cors_origins: list[str] = []
     # The front end's build (web/dist), served at / and /admin.
     web_dir: Path = Path(__file__).resolve().parents[2] / "web" / "dist"
 

@@ -203,3 +203,28 @@ async def test_a_session_that_falls_behind_is_marked_not_blocked() -> None:
 
     assert slow.overflowed.is_set()
     assert await slow.next() == Connected(user_id="0")
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),  # a native app or a script
+        ("same", True),  # the gateway's own pages
+        ("http://evil.example", False),  # another site's page, with the user's token
+    ],
+)
+async def test_only_pages_of_this_site_may_open_a_socket(
+    app: FastAPI, server: str, origin: str | None, allowed: bool
+) -> None:
+    (ada, token), _ = await two_users(app)
+    headers = (
+        {} if origin is None else {"Origin": f"http://{server}" if origin == "same" else origin}
+    )
+
+    async with connect(
+        f"ws://{server}/api/v1/ws?token={token}", origin=None, additional_headers=headers
+    ) as socket:
+        if allowed:
+            assert await receive(socket) == {"type": "connected", "user_id": ada}
+        else:
+            assert await closed_with(socket) == 4403

@@ -19,6 +19,7 @@ from services.gateway.auth import Principal, Tokens
 from services.gateway.dependencies import Gateway
 from services.gateway.errors import ApiError
 from services.gateway.realtime import Connected, Session
+from services.gateway.security import origin_allowed
 
 log = get_logger(__name__)
 
@@ -28,6 +29,7 @@ router = APIRouter()
 UNAUTHENTICATED = 4401
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
+FORBIDDEN_ORIGIN = 4403
 
 
 def _token(websocket: WebSocket) -> str | None:
@@ -60,6 +62,11 @@ async def socket(websocket: WebSocket) -> None:
     await websocket.accept()
     if gateway is None:
         await websocket.close(TRY_AGAIN_LATER, "the gateway is not running")
+        return
+    if not origin_allowed(websocket.headers, gateway.settings.cors_origins):
+        # Another site's page would act with the user's token; browsers let any page
+        # open a socket anywhere, so the origin is checked here.
+        await websocket.close(FORBIDDEN_ORIGIN, "this origin may not open a socket here")
         return
     principal = _authenticate(websocket)
     if isinstance(principal, str):
