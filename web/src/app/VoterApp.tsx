@@ -36,10 +36,17 @@ export default function VoterApp() {
   );
 }
 
-/** The login and signup pages, which a signed-in voter does not need. */
+/**
+ * The login and signup pages, which a signed-in voter does not need: once signed in,
+ * back to the page that asked for the session (kept in the location's state), if any.
+ */
 function GuestOnly({ page }: { page: ReactNode }) {
   const { token } = useSession();
-  return token ? <Navigate to="/" replace /> : page;
+  const location = useLocation();
+  if (!token) return page;
+  const from = (location.state as { from?: string } | null)?.from;
+  const back = from?.startsWith("/") && !from.startsWith("//") ? from : "/";
+  return <Navigate to={back} replace />;
 }
 
 /** The pages of a signed-in voter; without a session (or once it expires), the login page. */

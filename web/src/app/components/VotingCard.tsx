@@ -8,6 +8,7 @@ import { formatCredits, formatWindow } from "../format";
 import { useVote } from "../hooks/useVote";
 import { Countdown } from "./Countdown";
 import { ProblemMessage } from "./ProblemMessage";
+import { Results } from "./Results";
 import { StatusBadge } from "./StatusBadge";
 
 interface Props {
@@ -132,15 +133,12 @@ function Ballot({ voting, labelOf, onChanged }: BallotProps) {
             <span className="visually-hidden"> in {voting.title}</span>
           </button>
         </form>
+      ) : voting.status === "closed" ? (
+        <Results votingId={voting.id} mine={voted}>
+          <OptionList voting={voting} voted={voted} />
+        </Results>
       ) : (
-        <ul className="options" aria-label="Options">
-          {voting.options.map((option) => (
-            <li key={option.id} className={option.id === voted ? "option-mine" : undefined}>
-              {option.label}
-              {option.id === voted && <span className="visually-hidden"> (your vote)</span>}
-            </li>
-          ))}
-        </ul>
+        <OptionList voting={voting} voted={voted} />
       )}
       <div role="status" className="vote-status">
         {counted !== null ? (
@@ -156,5 +154,19 @@ function Ballot({ voting, labelOf, onChanged }: BallotProps) {
       </div>
       {outcome?.kind === "problem" && <ProblemMessage problem={outcome.problem} />}
     </div>
+  );
+}
+
+/** The options as plain text, the voter's own marked. */
+function OptionList({ voting, voted }: { voting: VotingTile; voted: string | null }) {
+  return (
+    <ul className="options" aria-label="Options">
+      {voting.options.map((option) => (
+        <li key={option.id} className={option.id === voted ? "option-mine" : undefined}>
+          {option.label}
+          {option.id === voted && <span className="visually-hidden"> (your vote)</span>}
+        </li>
+      ))}
+    </ul>
   );
 }

@@ -2,17 +2,10 @@
 
 import { useState } from "react";
 import type { FormEvent, ReactNode } from "react";
-import { Link, useLocation, useNavigate } from "react-router";
+import { Link } from "react-router";
 import { ApiError } from "../../shared/api";
 import { useSession } from "../../shared/session";
 import { Field } from "../components/Field";
-
-/** Where a page that needed a session sent the visitor from, to go back after logging in. */
-function useReturnPath(): string {
-  const location = useLocation();
-  const from = (location.state as { from?: string } | null)?.from;
-  return from && from.startsWith("/") && !from.startsWith("/login") ? from : "/";
-}
 
 function AuthCard({ title, children }: { title: string; children: ReactNode }) {
   return (
@@ -29,8 +22,6 @@ function AuthCard({ title, children }: { title: string; children: ReactNode }) {
 
 export function LoginPage() {
   const { login, notice } = useSession();
-  const navigate = useNavigate();
-  const back = useReturnPath();
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -41,8 +32,8 @@ export function LoginPage() {
     setBusy(true);
     setError(null);
     try {
+      // Signed in, the app leaves this page by itself (see GuestOnly).
       await login(email.trim(), password);
-      navigate(back, { replace: true });
     } catch (failure) {
       setError(
         failure instanceof ApiError && failure.status === 401
@@ -97,7 +88,6 @@ export function LoginPage() {
 
 export function SignupPage() {
   const { signup } = useSession();
-  const navigate = useNavigate();
   const [displayName, setDisplayName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
@@ -110,7 +100,6 @@ export function SignupPage() {
     setErrors({});
     try {
       await signup(email.trim(), password, displayName.trim());
-      navigate("/", { replace: true });
     } catch (failure) {
       if (failure instanceof ApiError && failure.code === "EMAIL_TAKEN") {
         setErrors({ email: "An account with this e-mail address exists already. Log in instead." });

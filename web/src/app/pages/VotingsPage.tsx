@@ -12,6 +12,8 @@ import { usePolling } from "../hooks/usePolling";
 // and every second while a countdown has run out and the server has not caught up yet.
 const POLL_MS = 4000;
 const CATCH_UP_MS = 1000;
+// Past votings pile up over the weeks: the latest few, the rest on request.
+const PAST_SHOWN = 6;
 
 const isDue = (voting: VotingTile, now: number) =>
   (voting.status === "scheduled" && hasPassed(voting.opens_at, now)) ||
@@ -35,7 +37,9 @@ export function VotingsPage() {
 
   const open = votings?.filter((v) => v.status === "open") ?? [];
   const upcoming = votings?.filter((v) => v.status === "scheduled") ?? [];
-  const past = votings?.filter((v) => v.status === "closed" || v.status === "cancelled") ?? [];
+  const past = (votings?.filter((v) => v.status === "closed" || v.status === "cancelled") ?? [])
+    .sort((a, b) => Date.parse(b.closes_at) - Date.parse(a.closes_at));
+  const [allPast, setAllPast] = useState(false);
 
   return (
     <section className="page">
@@ -56,7 +60,17 @@ export function VotingsPage() {
       )}
       <VotingSection title="Open now" votings={open} now={now} onChanged={changed} />
       <VotingSection title="Coming up" votings={upcoming} now={now} onChanged={changed} />
-      <VotingSection title="Past" votings={past} now={now} onChanged={changed} />
+      <VotingSection
+        title="Past"
+        votings={allPast ? past : past.slice(0, PAST_SHOWN)}
+        now={now}
+        onChanged={changed}
+      />
+      {!allPast && past.length > PAST_SHOWN && (
+        <button type="button" className="button-secondary button-wide" onClick={() => setAllPast(true)}>
+          Show {past.length - PAST_SHOWN} older votings
+        </button>
+      )}
     </section>
   );
 }
