@@ -55,6 +55,9 @@ def main() -> None:
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
         http=JsonErrorsProtocol,
+        # The client's address for the abuse limits: the proxies named here may say whom
+        # they forward (X-Forwarded-For).
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         # The gateway logs every request itself, without its query string (a WebSocket's
         # carries the access token).
         access_log=False,

@@ -19,6 +19,7 @@ from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import RequestContext
 from services.gateway.presence import PresenceAnnouncer
+from services.gateway.rate_limits import LoginFailures, Rates
 from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
 from services.gateway.routes import (
     admin,
@@ -82,10 +83,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         pushes = {**vote_outcomes(sessions), **notification_pushes(sessions)}
         runtime.bus.consume_broadcast(pushes, [event.binding() for event in pushes])
         presence = PresenceAnnouncer(sessions, runtime.bus, settings.presence_interval_seconds)
+        passwords = Passwords(
+            threads=settings.hashing_threads, per_caller=settings.hashing_per_address
+        )
         try:
             await runtime.start()
             presence.start()
-            users = Users(runtime.store, Passwords())
+            users = Users(runtime.store, passwords)
             if settings.admin_email is not None and settings.admin_password is not None:
                 admin = await users.ensure_admin(
                     settings.admin_email,
@@ -95,12 +99,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 log.info("admin account ready", user_id=admin.id)
             idempotency = IdempotencyKeys(runtime.db)
             await idempotency.ensure_indexes()
-            app.state.gateway = Gateway(settings, runtime, users, sessions, idempotency)
+            login_failures = LoginFailures(runtime.db, settings)
+            await login_failures.ensure_indexes()
+            app.state.gateway = Gateway(
+                settings, runtime, users, sessions, idempotency, Rates(settings), login_failures
+            )
             yield
         finally:
             app.state.gateway = None
             await presence.stop()
             await runtime.stop()
+            passwords.close()
 
     app = FastAPI(
         title="livevote",

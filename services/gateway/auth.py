@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import jwt
 from argon2 import PasswordHasher
@@ -18,23 +21,39 @@ from contracts.gateway import Role
 from eventing.clock import Clock, SystemClock
 from services.gateway.errors import ApiError
 
+T = TypeVar("T")
+
 ALGORITHM = "HS256"
 # The longest access token TTL the settings allow.
 MAX_TOKEN_TTL = timedelta(days=30)
 
 
 class Passwords:
-    """Argon2 hashing, off the event loop: one hash takes tens of milliseconds of CPU."""
+    """Argon2 hashing, off the event loop: one hash takes tens of milliseconds of CPU.
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    Hashes run on threads of their own (``threads``), so a flood of logins cannot take
+    the threads anything else needs, and each caller (an address) has at most
+    ``per_caller`` hashes waiting or running: 32 connections of one flooder queue behind
+    each other while someone else's login takes the next free thread.
+    """
+
+    def __init__(
+        self, hasher: PasswordHasher | None = None, *, threads: int = 2, per_caller: int = 2
+    ) -> None:
         self._hasher = hasher or PasswordHasher()
         self._decoy: str | None = None
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
+        self._turns = Turns(per_caller)
 
-    async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+    async def hash(self, password: str, caller: str = "") -> str:
+        return await self._run(caller, self._hasher.hash, password)
 
-    async def verify(self, password_hash: str, password: str) -> bool:
-        return await asyncio.to_thread(self._verify, password_hash, password)
+    async def verify(self, password_hash: str, password: str, caller: str = "") -> bool:
+        return await self._run(caller, self._verify, password_hash, password)
+
+    async def _run(self, caller: str, work: Callable[..., T], *args: Any) -> T:
+        async with self._turns.of(caller):
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -42,14 +61,43 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def verify_decoy(self, password: str) -> None:
+    async def verify_decoy(self, password: str, caller: str = "") -> None:
         """Spend the time of a real check, so that unknown addresses cannot be told apart."""
         if self._decoy is None:
             self._decoy = await self.hash("a password nobody has")
-        await self.verify(self._decoy, password)
+        await self.verify(self._decoy, password, caller)
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
+
+
+class Turns:
+    """At most ``size`` holders at a time per key; a key nobody holds or waits for is
+    forgotten, so the keys kept are bounded by the requests in flight."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._by_key: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, key: str) -> AsyncIterator[None]:
+        semaphore, users = self._by_key.get(key, (asyncio.Semaphore(self._size), 0))
+        self._by_key[key] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._by_key[key]
+            if users == 1:
+                del self._by_key[key]
+            else:
+                self._by_key[key] = (semaphore, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
 
 
 @dataclass(frozen=True, slots=True)

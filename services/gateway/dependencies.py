@@ -14,6 +14,7 @@ from eventing.service import ServiceRuntime
 from services.gateway.errors import ApiError
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import correlation_id
+from services.gateway.rate_limits import LoginFailures, Rates
 from services.gateway.realtime import Sessions
 from services.gateway.settings import GatewaySettings
 from services.gateway.users import Users
@@ -30,6 +31,8 @@ class Gateway:
     users: Users
     sessions: Sessions
     idempotency: IdempotencyKeys
+    rates: Rates
+    login_failures: LoginFailures
 
     async def ask(
         self,
@@ -78,6 +81,11 @@ class Gateway:
         return answer.model_validate(result)
 
 
+def caller_address(request: Request) -> str:
+    """The client's address: the connection's peer, or whom a trusted proxy names."""
+    return request.client.host if request.client else ""
+
+
 async def running_gateway(request: Request) -> Gateway:
     gateway: Gateway | None = getattr(request.app.state, "gateway", None)
     if gateway is None:
@@ -87,6 +95,7 @@ async def running_gateway(request: Request) -> Gateway:
 
 GatewayDep = Annotated[Gateway, Depends(running_gateway)]
 CorrelationId = Annotated[str, Depends(correlation_id)]
+CallerAddress = Annotated[str, Depends(caller_address)]
 
 
 IdempotencyKey = Annotated[

@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 from typing import Self
 
+from limits import parse
 from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, field_validator, model_validator
 
 from eventing.settings import RuntimeSettings
@@ -44,6 +45,18 @@ class GatewaySettings(RuntimeSettings):
     # may be larger than any body a client sends.
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
     stripe_webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Abuse limits (services.gateway.rate_limits). Rates are `limits` notation, per
+    # gateway process; failed logins are counted per account across processes.
+    login_failures_per_account: int = Field(default=10, ge=1, le=10_000)
+    login_failure_window_seconds: int = Field(default=900, ge=1, le=24 * 3600)
+    login_rate_per_address: str = "50/second"
+    signup_rate_per_address: str = "50/second"
+    vote_rate_per_user: str = "10/second"
+    # Proxies (addresses, comma-separated, or "*") trusted to name the client they forward.
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Threads hashing passwords, and how many hashes one address may have waiting.
+    hashing_threads: int = Field(default=2, ge=1, le=64)
+    hashing_per_address: int = Field(default=2, ge=1, le=64)
     # Web origins (scheme://host[:port]) whose pages may call the API and open the
     # WebSocket; none by default: only the gateway's own pages.
     cors_origins: list[str] = []
@@ -65,6 +78,15 @@ class GatewaySettings(RuntimeSettings):
                 f"LIVEVOTE_JWT_SECRET needs at least {MIN_JWT_SECRET_LENGTH} characters"
             )
         return secret
+
+    @field_validator("login_rate_per_address", "signup_rate_per_address", "vote_rate_per_user")
+    @classmethod
+    def _rate(cls, rate: str) -> str:
+        try:
+            parse(rate)
+        except ValueError:
+            raise ValueError(f"{rate!r} is not a rate such as '50/second'") from None
+        return rate
 
     @field_validator("admin_email")
     @classmethod

@@ -58,12 +58,13 @@ class Users:
         *,
         role: Role = "user",
         correlation_id: str | None = None,
+        caller: str = "",
     ) -> User:
         """Register a new user; raises EMAIL_TAKEN when the address has an account."""
         email = normalise_email(email)
         # Hashed before the claim, so the claim and the registration follow each other
         # closely and a claim with nothing behind it for long really was abandoned.
-        password_hash = await self._passwords.hash(password)
+        password_hash = await self._passwords.hash(password, caller)
         user_id = uuid.uuid4().hex
         try:
             await self._claims.save(
@@ -90,12 +91,14 @@ class Users:
             raise _email_taken()
         return claim.user_id
 
-    async def log_in(self, email: str, password: str) -> User:
+    async def log_in(self, email: str, password: str, caller: str = "") -> User:
+        """The user with this e-mail and password; ``caller`` (the client's address)
+        waits its turn for the password check (see :class:`Passwords`)."""
         user = await self.find_by_email(email)
         if user is None:
-            await self._passwords.verify_decoy(password)
+            await self._passwords.verify_decoy(password, caller)
             raise _invalid_credentials()
-        if not await self._passwords.verify(user.password_hash, password):
+        if not await self._passwords.verify(user.password_hash, password, caller):
             raise _invalid_credentials()
         if self._passwords.needs_rehash(user.password_hash):
             await self._rehash(user, password)

@@ -107,6 +107,7 @@ async def register(
             ErrorCode.ALREADY_VOTED,
             ErrorCode.UNKNOWN_OPTION,
             ErrorCode.INSUFFICIENT_CREDITS,
+            ErrorCode.RATE_LIMITED,
             ErrorCode.SERVICE_UNAVAILABLE,
         ),
     },
@@ -126,6 +127,7 @@ async def cast_vote(
     Send an ``Idempotency-Key`` to retry safely: a retry with the same key (after a
     timeout, say) is answered with the same vote instead of ALREADY_VOTED.
     """
+    gateway.rates.check("vote", principal.user_id)
     vote = await gateway.ask_for(
         VoteOut,
         "voting",
