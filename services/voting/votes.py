@@ -40,6 +40,10 @@ class Outcomes:
         if vote.vote_id not in self._waiting:
             self._waiting[vote.vote_id] = (vote, asyncio.get_running_loop().create_future())
 
+    def awaits(self, vote_id: str) -> bool:
+        """Whether a request in this process waits for the outcome of ``vote_id``."""
+        return vote_id in self._waiting
+
     def discard(self, vote_id: str) -> None:
         self._waiting.pop(vote_id, None)
 
@@ -223,5 +227,9 @@ class Ballots:
                 lambda v: v.reject(event.reservation_id, "RESERVATION_EXPIRED"),
             )
 
-    async def vote_settled(self, event: VoteCast | VoteRejected, _: Envelope) -> None:
+    async def vote_settled(self, event: VoteCast | VoteRejected, envelope: Envelope) -> None:
+        if self.outcomes.awaits(event.vote_id):
+            # The replica that settled the vote may not have shown it yet, and the voter
+            # who gets the answer expects the results and their tile to count it.
+            await self._changes.read_models.apply(envelope)
         self.outcomes.heard(event)

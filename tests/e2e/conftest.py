@@ -18,6 +18,7 @@ from tests.conftest import Servers, drop_namespace
 
 ADMIN_EMAIL = "admin@e2e.livevote.dev"
 ADMIN_PASSWORD = "e2e-admin-password"
+WEBHOOK_SECRET = "whsec_e2e_signing_secret"
 
 
 @dataclass
@@ -51,6 +52,10 @@ def start_system(
         "LIVEVOTE_RELAY_GRACE_SECONDS": "1",
         "LIVEVOTE_LOG_FORMAT": "console",
         "LIVEVOTE_STRIPE_API_BASE": LOCAL_STRIPE,
+        "LIVEVOTE_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        # Fifty votes of one user at once must all reach the voting service here, to
+        # prove it counts one; the per-user limit is proven by the gateway's own tests.
+        "LIVEVOTE_VOTE_RATE_PER_USER": "1000/second",
         **settings,
     }
     log = log_dir / f"{namespace}.log"
