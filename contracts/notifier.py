@@ -21,7 +21,9 @@ class RecipientAdded(Message):
 
 Platform = Literal["android", "ios", "web"]
 # An FCM registration token: opaque, some 150-250 characters today; room to grow.
-DeviceToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^\S+$")]
+# Printable ASCII, as FCM's tokens are; written as a class both Python and the JSON Schema
+# read the same way (`\S` differs between them on control characters).
+DeviceToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[!-~]+$")]
 
 
 class RegisterDevice(Message):

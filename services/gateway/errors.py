@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from contracts import ErrorCode, ErrorInfo
 
@@ -33,7 +34,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.EMAIL_TAKEN: 409,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
-    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 409,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -132,7 +133,7 @@ async def _invalid_request(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
     if status == 400:
@@ -148,6 +149,11 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
                 ]
             },
         )
+    headers = error.headers
+    if status == 405:
+        # Starlette names the methods of the first route that matched the path; a path
+        # served by several routes (GET and POST of one collection) allows them all.
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
     code = _HTTP_CODES.get(
         status, ErrorCode.INTERNAL_ERROR if status >= 500 else ErrorCode.VALIDATION_ERROR
     )
@@ -157,7 +163,18 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
         message = error.detail
     else:
         message = HTTPStatus(status).phrase
-    return error_response(status, code, message, headers=error.headers)
+    return error_response(status, code, message, headers=headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    def served(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+    return [method for method in _METHODS if served(method)]
 
 
 def install_error_handlers(app: FastAPI) -> None:

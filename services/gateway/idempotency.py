@@ -5,8 +5,8 @@ A client retries a command with the same ``Idempotency-Key`` and gets the first 
 reused with a different body would silently get the first request's answer, so the
 gateway remembers what each key was first used for: a fingerprint of the request's
 route and body, stored by key with an insert that only one request can win. A later
-request with the same key and another fingerprint is answered 422
-``IDEMPOTENCY_KEY_REUSED``, as Stripe does; the same request goes through as a retry.
+request with the same key and another fingerprint is answered 409
+``IDEMPOTENCY_KEY_REUSED`` (Stripe refuses it too); the same request goes through as a retry.
 
 Keys are kept for a day (a TTL index; a retry comes within minutes), scoped to the
 caller, so one user's key never collides with another's.

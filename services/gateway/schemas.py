@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     PlainSerializer,
     StrictBool,
@@ -47,8 +48,27 @@ class Relayed(BaseModel):
 # Accounts ---------------------------------------------------------------------------
 
 
+def _email_address(value: str) -> str:
+    try:
+        # Any address the syntax allows, special-use domains (.test, .local) included, as
+        # the schema's "format: email" says; whether mail arrives is not checked here.
+        return validate_email(
+            value, check_deliverability=False, globally_deliverable=False
+        ).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"not an e-mail address: {error}") from None
+
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    Field(max_length=320, json_schema_extra={"format": "email"}),
+    AfterValidator(_email_address),
+]
+
+
 class SignupRequest(RequestBody):
-    email: Annotated[EmailStr, Field(max_length=320)]
+    email: EmailAddress
     password: Password
     display_name: Annotated[Text, StringConstraints(max_length=100)]
 

@@ -181,7 +181,7 @@ async def test_a_checkout_retried_with_its_idempotency_key_is_the_same_command(
         ]
 
     # The key names the first request: another pack with it is refused, not bought.
-    assert statuses == [201, 201, 422]
+    assert statuses == [201, 201, 409]
     first, retry = (e.message_id for e in wallet.received)
     assert first == retry
 

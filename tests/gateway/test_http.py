@@ -27,6 +27,13 @@ async def test_a_wrong_method_is_405_in_the_error_format(client: httpx.AsyncClie
     assert response.headers["Allow"] == "POST"
 
 
+async def test_a_wrong_method_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.put("/api/v1/me/devices")
+
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+
+
 async def test_an_unexpected_failure_is_500_in_the_error_format(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:

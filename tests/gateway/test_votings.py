@@ -338,7 +338,7 @@ async def test_an_idempotency_key_reused_for_another_request_is_refused(
         )
 
     assert first.status_code == 201, first.text
-    assert other.status_code == 422
+    assert other.status_code == 409
     assert error_of(other)["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert retry.status_code == 201
     # The other request never reached the voting service; the retry did, as the same one.
