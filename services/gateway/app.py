@@ -18,6 +18,7 @@ from services.gateway.dependencies import Gateway
 from services.gateway.errors import ErrorResponse, install_error_handlers
 from services.gateway.idempotency import IdempotencyKeys
 from services.gateway.middleware import RequestContext
+from services.gateway.openapi import install_openapi
 from services.gateway.presence import PresenceAnnouncer
 from services.gateway.rate_limits import LoginFailures, Rates
 from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
@@ -137,6 +138,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # Outermost: every answer, a 413 included, carries the correlation id and is logged.
     app.add_middleware(RequestContext)
     install_error_handlers(app)
+    install_openapi(app)
 
     # Documented on every route: FastAPI's own 422 schema is not the shape we answer with.
     api = APIRouter(

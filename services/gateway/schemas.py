@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -45,13 +46,24 @@ class Relayed(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def _whole_float_as_int(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# JSON Schema's integer: any number without a fraction, 67.0 included; a string or a
+# boolean is not a number.
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole_float_as_int)]
+
+
 # Accounts ---------------------------------------------------------------------------
 
 
 def _email_address(value: str) -> str:
     try:
-        # Any address the syntax allows, special-use domains (.test, .local) included, as
-        # the schema's "format: email" says; whether mail arrives is not checked here.
+        # Whether mail arrives is not checked (no DNS lookup), but the special-use domains
+        # that can never receive any (.test, .local, .invalid, ...) are refused.
         return validate_email(
             value, check_deliverability=False, globally_deliverable=False
         ).normalized
@@ -59,10 +71,14 @@ def _email_address(value: str) -> str:
         raise ValueError(f"not an e-mail address: {error}") from None
 
 
+# The schema tells clients what the validator refuses: the pattern is documentation
+# (ECMA regex, lookahead), the check is email_validator's.
+_NOT_SPECIAL_USE = r"^(?!.*[@.](?:arpa|invalid|local|localhost|onion|test)\.?$)"
+
 EmailAddress = Annotated[
     str,
     StringConstraints(strip_whitespace=True),
-    Field(max_length=320, json_schema_extra={"format": "email"}),
+    Field(max_length=320, json_schema_extra={"format": "email", "pattern": _NOT_SPECIAL_USE}),
     AfterValidator(_email_address),
 ]
 
@@ -163,10 +179,15 @@ class ResultsOut(Relayed):
 
 
 class ScheduleVotingRequest(RequestBody):
+    """A voting to schedule; it closes at least a second after it opens."""
+
     title: Annotated[Text, StringConstraints(max_length=200)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
     options: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(
-        min_length=2, max_length=100
+        min_length=2,
+        max_length=100,
+        json_schema_extra={"uniqueItems": True},
+        description="the labels, each different from the others once trimmed",
     )
     kind: VotingKind
     opens_at: Moment = Field(examples=["2026-12-31T18:00:00+01:00"])
@@ -197,7 +218,7 @@ class RescheduleVotingRequest(RequestBody):
 
 class GrantCreditsRequest(RequestBody):
     # Strict: "5" or 5.0 from a script is more likely a bug than an intent.
-    amount: Annotated[StrictInt, Field(gt=0, le=1_000_000)]
+    amount: Annotated[WholeNumber, Field(gt=0, le=1_000_000)]
     reason: Annotated[Text, StringConstraints(max_length=500)]
 
 

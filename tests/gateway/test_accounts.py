@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -90,6 +91,7 @@ async def test_concurrent_signups_with_one_email_create_one_account(
     [
         ({"password": PASSWORD, "display_name": "Ada"}, "email"),
         ({"email": "not-an-email", "password": PASSWORD, "display_name": "Ada"}, "email"),
+        ({"email": "ada@mail.test", "password": PASSWORD, "display_name": "Ada"}, "email"),
         ({"email": "a@example.com", "password": "short", "display_name": "Ada"}, "password"),
         ({"email": "a@example.com", "password": PASSWORD, "display_name": "  "}, "display_name"),
         ({"email": "a@example.com", "password": 12345678, "display_name": "Ada"}, "password"),
@@ -110,6 +112,19 @@ async def test_invalid_signups_are_validation_errors_naming_the_field(
     assert [e["loc"] for e in error["details"]["errors"]] == [["body", field]]
     # Details name the problem without echoing what was sent (a password, say).
     assert all(set(e) == {"loc", "message", "type"} for e in error["details"]["errors"])
+
+
+async def test_the_schema_tells_which_addresses_are_refused(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    email = spec["components"]["schemas"]["SignupRequest"]["properties"]["email"]
+    assert email["format"] == "email"
+    documented = re.compile(email["pattern"])
+
+    for address in ("ada@example.com", "ada@mail.test", "b@x.local", "c@localhost", "d@onion"):
+        body = {"email": address, "password": PASSWORD, "display_name": "Ada"}
+        answer = await client.post("/api/v1/auth/signup", json=body)
+        assert answer.status_code in (201, 422), answer.text
+        assert (answer.status_code == 201) == bool(documented.search(address)), address
 
 
 async def test_a_body_that_is_not_json_is_a_validation_error(client: httpx.AsyncClient) -> None:

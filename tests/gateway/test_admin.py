@@ -396,6 +396,26 @@ async def test_an_admin_grants_credits(
     assert command.correlation_id == "grant-1"
 
 
+async def test_a_whole_number_written_with_a_fraction_is_an_amount(
+    client: httpx.AsyncClient, gateway_settings: GatewaySettings
+) -> None:
+    # JSON Schema's integer, as the API's schema says: 67.0 is one, "67" and true are not.
+    user, _ = await user_token(client)
+    access = await admin_token(client)
+
+    async with peer("wallet", gateway_settings, {GrantCredits: granted}) as wallet:
+        response = await client.post(
+            f"/api/v1/admin/users/{user['id']}/credits",
+            json={"amount": 67.0, "reason": "goodwill"},
+            headers=bearer(access),
+        )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["balance"] == 67
+    [command] = wallet.received
+    assert command.message().amount == 67
+
+
 async def test_a_grant_retried_with_its_idempotency_key_is_the_same_command(
     client: httpx.AsyncClient, gateway_settings: GatewaySettings
 ) -> None:
@@ -443,6 +463,7 @@ async def test_credits_for_a_user_who_does_not_exist_are_404(
         {"amount": -3, "reason": "r"},
         {"amount": 1.5, "reason": "r"},
         {"amount": "5", "reason": "r"},
+        {"amount": True, "reason": "r"},
         {"amount": 1_000_001, "reason": "r"},
         {"amount": 5},
         {"amount": 5, "reason": "   "},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -103,6 +105,37 @@ async def test_the_api_is_documented_with_bearer_auth(client: httpx.AsyncClient)
     assert signup["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorResponse"
     }
+
+
+async def test_the_answers_of_the_gateways_own_layers_are_documented_everywhere(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    operations = [
+        (f"{method} {path}", operation)
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+    def documents(operation: dict[str, Any], status: str, code: str) -> bool:
+        return code in operation["responses"].get(status, {}).get("description", "")
+
+    def takes(operation: dict[str, Any], where: str, name: str | None = None) -> bool:
+        parameters = operation.get("parameters", [])
+        return any(p["in"] == where and name in (None, p["name"]) for p in parameters)
+
+    with_body = [(n, o) for n, o in operations if "requestBody" in o]
+    keyed = [(n, o) for n, o in operations if takes(o, "header", "Idempotency-Key")]
+    with_path = [(n, o) for n, o in operations if takes(o, "path")]
+
+    assert "post /api/v1/auth/signup" in dict(with_body)
+    assert "post /api/v1/me/credits/checkout" in dict(keyed)
+    assert [n for n, o in with_body if not documents(o, "413", "PAYLOAD_TOO_LARGE")] == []
+    assert [n for n, o in keyed if not documents(o, "409", "IDEMPOTENCY_KEY_REUSED")] == []
+    assert [n for n, o in with_path if not documents(o, "404", "NOT_FOUND")] == []
+    # A route's own 409 keeps its name beside the layer's.
+    signup = spec["paths"]["/api/v1/auth/signup"]["post"]
+    assert documents(signup, "409", "EMAIL_TAKEN")
 
 
 async def test_every_endpoint_documents_its_answer_and_its_errors(
