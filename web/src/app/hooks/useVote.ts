@@ -94,5 +94,5 @@ export function useVote(voting: VotingTile, onSettled: () => void) {
     return () => window.clearInterval(timer);
   }, [pending, voting.id, settle]);
 
-  return { outcome, busy, cast, dismiss: () => setOutcome(null) };
+  return { outcome, busy, cast };
 }

@@ -12,8 +12,18 @@ import { usePolling } from "../hooks/usePolling";
 // and every second while a countdown has run out and the server has not caught up yet.
 const POLL_MS = 4000;
 const CATCH_UP_MS = 1000;
-// Past votings pile up over the weeks: the latest few, the rest on request.
+// Past votings pile up over the weeks: those the voter took part in (to see how they
+// ended) and the latest few others; the rest on request.
 const PAST_SHOWN = 6;
+
+const tookPart = (voting: VotingTile) =>
+  voting.registered || (voting.my_vote !== null && voting.my_vote.status !== "rejected");
+
+/** The past votings to show: the voter's own, then the latest others up to the limit. */
+function pastShown(past: VotingTile[]): VotingTile[] {
+  let others = 0;
+  return past.filter((voting) => tookPart(voting) || others++ < PAST_SHOWN);
+}
 
 const isDue = (voting: VotingTile, now: number) =>
   (voting.status === "scheduled" && hasPassed(voting.opens_at, now)) ||
@@ -24,6 +34,7 @@ export function VotingsPage() {
   const { profile, refresh } = useSession();
   const load = useCallback(() => request<VotingTile[]>("/votings"), []);
   const [catchingUp, setCatchingUp] = useState(false);
+  const [allPast, setAllPast] = useState(false);
   const polled = usePolling(load, catchingUp ? CATCH_UP_MS : POLL_MS);
   const votings = polled.data;
   const due = (votings ?? []).some((voting) => isDue(voting, now));
@@ -39,7 +50,7 @@ export function VotingsPage() {
   const upcoming = votings?.filter((v) => v.status === "scheduled") ?? [];
   const past = (votings?.filter((v) => v.status === "closed" || v.status === "cancelled") ?? [])
     .sort((a, b) => Date.parse(b.closes_at) - Date.parse(a.closes_at));
-  const [allPast, setAllPast] = useState(false);
+  const shownPast = pastShown(past);
 
   return (
     <section className="page">
@@ -62,13 +73,13 @@ export function VotingsPage() {
       <VotingSection title="Coming up" votings={upcoming} now={now} onChanged={changed} />
       <VotingSection
         title="Past"
-        votings={allPast ? past : past.slice(0, PAST_SHOWN)}
+        votings={allPast ? past : shownPast}
         now={now}
         onChanged={changed}
       />
-      {!allPast && past.length > PAST_SHOWN && (
+      {!allPast && shownPast.length < past.length && (
         <button type="button" className="button-secondary button-wide" onClick={() => setAllPast(true)}>
-          Show {past.length - PAST_SHOWN} older votings
+          Show {past.length - shownPast.length} older votings
         </button>
       )}
     </section>
