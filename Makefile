@@ -61,5 +61,10 @@ bench-fanout: install  ## one alert to 50,000 phones vs firebase-admin alone (BE
 bench-timers: install  ## 1,000 timers due within one second: lateness vs a bare asyncio timer
 	$(UV) run --frozen python -m scripts.timers_bench $(BENCH_ARGS)
 
+.PHONY: soak
+MINUTES ?= 5
+soak: install  ## mixed load while services crash, the broker restarts and the store freezes, then the books (MINUTES=30)
+	$(UV) run --frozen python -m scripts.soak --minutes $(MINUTES) $(SOAK_ARGS)
+
 asyncapi:  ## write docs/asyncapi.json, the AsyncAPI document of every message
 	$(UV) run --frozen python -m contracts.asyncapi docs/asyncapi.json

@@ -217,7 +217,7 @@ class RescheduleVotingRequest(RequestBody):
 
 
 class GrantCreditsRequest(RequestBody):
-    # Strict: "5" or 5.0 from a script is more likely a bug than an intent.
+    # A string ("5") from a script is more likely a bug than an intent; 5.0 is five.
     amount: Annotated[WholeNumber, Field(gt=0, le=1_000_000)]
     reason: Annotated[Text, StringConstraints(max_length=500)]
 

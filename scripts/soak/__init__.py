@@ -1,0 +1,2 @@
+"""The chaos soak: mixed load while services crash, the broker restarts and the store
+freezes, then an accounting of every vote, credit and notification."""

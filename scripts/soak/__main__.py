@@ -1,0 +1,5 @@
+import sys
+
+from scripts.soak.run import main
+
+sys.exit(main())
