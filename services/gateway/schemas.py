@@ -145,6 +145,9 @@ class VotingTile(Relayed):
     cost: int = Field(description="credits a vote costs (0 when free)")
     opens_at: Timestamp
     closes_at: Timestamp
+    closed_at: Timestamp | None = Field(
+        default=None, description="when the operator closed it before closes_at"
+    )
     status: VotingStatus
     options: list[VotingOption]
     registered: bool

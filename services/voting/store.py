@@ -230,6 +230,7 @@ def _tile(voting: Document, ballot: Document | None, registered: bool, now: date
         "cost": voting["cost"],
         "opens_at": voting["opens_at"].isoformat(),
         "closes_at": voting["closes_at"].isoformat(),
+        "closed_at": voting["closed_at"].isoformat() if voting.get("closed_at") else None,
         "status": status,
         "options": voting["options"],
         "registered": registered or my_vote is not None,

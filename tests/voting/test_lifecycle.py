@@ -104,8 +104,12 @@ async def test_closing_early_ends_voting_and_shows_results(voting: Voting) -> No
     live = await voting.ask(GetResults(voting_id=tile["id"], is_admin=True))
     assert live.result is not None and live.result["total"] == 3
 
+    assert tile["closed_at"] is None
     closed = await voting.ask(CloseVoting(voting_id=tile["id"], requested_by="admin"))
     assert closed.result is not None and closed.result["status"] == "closed"
+    # The tile tells when it closed, not only when it was planned to.
+    assert closed.result["closed_at"] == voting.clock.now().isoformat()
+    assert closed.result["closes_at"] == tile["closes_at"]
     late = await voting.ask(CastVote(voting_id=tile["id"], user_id="u4", option_id=red))
     assert late.error is not None and late.error.code == ErrorCode.VOTING_CLOSED
     results = await voting.ask(GetResults(voting_id=tile["id"]))

@@ -56,6 +56,8 @@ export interface VotingTile {
   cost: number;
   opens_at: string;
   closes_at: string;
+  /** Set when the operator closed the voting before closes_at. */
+  closed_at: string | null;
   status: VotingStatus;
   options: VotingOption[];
   registered: boolean;

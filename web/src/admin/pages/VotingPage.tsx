@@ -47,6 +47,12 @@ export function VotingPage() {
               <dt>Closes</dt>
               <dd>{formatTime(tile.closes_at)}</dd>
             </div>
+            {tile.closed_at && (
+              <div>
+                <dt>Closed early</dt>
+                <dd>{formatTime(tile.closed_at)}</dd>
+              </div>
+            )}
             <div>
               <dt>Kind</dt>
               <dd>{tile.kind === "paid" ? `paid, ${tile.cost} credit(s) a vote` : "free"}</dd>

@@ -34,7 +34,8 @@ export function VotingCard({ voting, now, onChanged }: Props) {
         {voting.kind === "paid" ? `Paid · ${formatCredits(voting.cost)} per vote` : "Free"}
       </p>
       {voting.description && <p className="tile-description">{voting.description}</p>}
-      <p className="tile-window">{formatWindow(voting.opens_at, voting.closes_at)}</p>
+      <p className="tile-window">{formatWindow(voting.opens_at, voting.closed_at ?? voting.closes_at)}</p>
+      {voting.closed_at && <p className="tile-closed-early">Closed early by the organiser</p>}
       <Countdown voting={voting} now={now} />
       <Registration voting={voting} onChanged={onChanged} />
       <Ballot voting={voting} labelOf={labelOf} onChanged={onChanged} />
