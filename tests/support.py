@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from faststream import BaseMiddleware
+from faststream._internal.context.repository import ContextRepo
+from faststream.message import StreamMessage
 from pymongo.asynchronous.database import AsyncDatabase
 
+from contracts import Envelope
 from contracts.gateway import UserRegistered
+from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_TYPE
+from eventing.service import ServiceRuntime
 from eventing.store import COMMITS
 
 T = TypeVar("T")
@@ -42,3 +49,78 @@ def registered(user_id: str) -> UserRegistered:
 async def count_commits(database: AsyncDatabase[dict[str, Any]], query: dict[str, Any]) -> int:
     """Commits matching ``query`` in a service's event store."""
     return await database[COMMITS].count_documents(query)
+
+
+class Handled:
+    """The messages that the consumers of some runtimes have finished handling, by
+    message id: the proof that a message was handled, where a test shows that handling
+    it changed nothing.
+
+    Counted in a broker middleware, after the handler returned (a handler that raised
+    counts nothing: its message is redelivered). The events of a batch are counted when
+    the batch's handler returns; one whose own handler failed is sent back to the queue
+    and counted again when handled alone.
+    """
+
+    def __init__(self, *runtimes: ServiceRuntime) -> None:
+        self.counts: Counter[str] = Counter()
+        for runtime in runtimes:
+            self.watch(runtime)
+
+    def watch(self, runtime: ServiceRuntime) -> None:
+        """Count what ``runtime`` handles too (before the messages are published)."""
+        # The subscribers read the broker's middlewares for every message they take.
+        runtime.bus.broker.add_middleware(self._middleware)
+
+    def _middleware(self, msg: Any, /, *, context: ContextRepo) -> BaseMiddleware:
+        return _CountHandled(msg, context=context, counts=self.counts)
+
+    async def all(self, *envelopes: Envelope) -> None:
+        """Until each envelope has been handled as often as it is given here (a message
+        published twice is given twice)."""
+        wanted = Counter(envelope.message_id for envelope in envelopes)
+        await eventually(lambda: all(self.counts[m] >= n for m, n in wanted.items()))
+
+
+class _CountHandled(BaseMiddleware):
+    def __init__(self, msg: Any, /, *, context: ContextRepo, counts: Counter[str]) -> None:
+        super().__init__(msg, context=context)
+        self._counts = counts
+
+    async def consume_scope(
+        self, call_next: Callable[[StreamMessage[Any]], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        result = await call_next(msg)
+        if getattr(msg.raw_message, "type", None) == BATCH_TYPE:
+            self._counts.update(e.message_id for e in BATCH_OF_ENVELOPES.validate_json(msg.body))
+        elif msg.message_id:
+            self._counts[msg.message_id] += 1
+        return result
+
+
+class Rounds:
+    """Counts the runs of a step that a background loop takes again and again (a method
+    the loop looks up on its object every turn: a timer loop's round, a sweep), so that
+    a test can wait for one begun after a moment, as the proof that the loop has looked
+    at the state of that moment."""
+
+    def __init__(self, owner: object, method: str) -> None:
+        self.begun = 0
+        # The latest run (by when it began) that has finished.
+        self.finished = 0
+        step: Callable[..., Awaitable[Any]] = getattr(owner, method)
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.begun += 1
+            run = self.begun
+            result = await step(*args, **kwargs)
+            self.finished = max(self.finished, run)
+            return result
+
+        setattr(owner, method, counted)
+
+    async def one_begun_now(self) -> None:
+        """Until a run begun after this call has finished (an unfinished one does not
+        count, nor one that raised)."""
+        mark = self.begun
+        await eventually(lambda: self.finished > mark)

@@ -2,7 +2,7 @@
 
 The notifier handles events concurrently (up to its prefetch), so nothing here relies on
 the order in which it finishes them; a test waits for the state it expects, and for
-"nothing else happens" it waits a quiet moment after a later message was handled.
+"nothing else happens" it waits until the notifier has handled every message it was sent.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from services.notifier.domain import (
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import RecipientView
-from tests.support import eventually, registered
+from tests.support import Handled, eventually, registered
 
 T0 = datetime(2030, 5, 17, 18, 0, tzinfo=UTC)
-QUIET = 0.4
 
 
 def changed(user_id: str, *, reminders: bool, updates: bool, show_paid: bool) -> PreferencesChanged:
@@ -55,6 +54,12 @@ async def notifier(settings: RuntimeSettings) -> AsyncIterator[NotifierService]:
     await service.stop()
 
 
+@pytest.fixture
+def handled(notifier: NotifierService) -> Handled:
+    """What the notifier has handled (counted from before the test publishes anything)."""
+    return Handled(notifier)
+
+
 async def recipient_is(
     notifier: NotifierService, user_id: str, preferences: Preferences, *, added: bool = True
 ) -> RecipientView:
@@ -69,13 +74,6 @@ async def recipient_is(
     return view
 
 
-async def settled(gateway: ServiceRuntime, notifier: NotifierService, marker: str) -> None:
-    """Wait until a registration published now is handled, and a moment more."""
-    await gateway.bus.publish_event(on_user_stream(marker, 1, registered(marker)))
-    await recipient_is(notifier, marker, DEFAULT_PREFERENCES)
-    await asyncio.sleep(QUIET)
-
-
 async def listed(notifier: NotifierService) -> tuple[set[str], set[str], set[str]]:
     """Who would get a reminder of a free voting, of a paid one, and an update."""
     return (
@@ -86,14 +84,15 @@ async def listed(notifier: NotifierService) -> tuple[set[str], set[str], set[str
 
 
 async def test_a_registered_user_is_added_once_with_default_preferences(
-    gateway: ServiceRuntime, notifier: NotifierService
+    gateway: ServiceRuntime, notifier: NotifierService, handled: Handled
 ) -> None:
     registration = on_user_stream("ada", 1, registered("ada"))
     for _ in range(3):
         await gateway.bus.publish_event(registration)
-    await gateway.bus.publish_event(Envelope.wrap(registered("ada")))
+    unversioned = Envelope.wrap(registered("ada"))
+    await gateway.bus.publish_event(unversioned)
     await recipient_is(notifier, "ada", Preferences(reminders=False, updates=False, show_paid=True))
-    await settled(gateway, notifier, "marker")
+    await handled.all(registration, registration, registration, unversioned)
 
     events = await notifier.store.read(Recipient.stream_name("ada"))
     assert [e.message() for e in events] == [RecipientAdded(user_id="ada")]
@@ -109,43 +108,39 @@ async def test_a_registered_user_is_added_once_with_default_preferences(
 
 
 async def test_preferences_follow_the_newest_change_whatever_order_they_arrive_in(
-    gateway: ServiceRuntime, notifier: NotifierService
+    gateway: ServiceRuntime, notifier: NotifierService, handled: Handled
 ) -> None:
     # Published by the gateway's own relay, in order, with their stream positions.
-    await gateway.store.append("user-ada", 0, [Envelope.wrap(registered("ada"))])
-    await gateway.store.append(
-        "user-ada",
-        1,
-        [Envelope.wrap(changed("ada", reminders=False, updates=True, show_paid=True))],
-    )
-    await gateway.store.append(
-        "user-ada",
-        2,
-        [Envelope.wrap(changed("ada", reminders=True, updates=True, show_paid=False))],
-    )
+    ada = [
+        Envelope.wrap(registered("ada")),
+        Envelope.wrap(changed("ada", reminders=False, updates=True, show_paid=True)),
+        Envelope.wrap(changed("ada", reminders=True, updates=True, show_paid=False)),
+    ]
+    for version, envelope in enumerate(ada):
+        await gateway.store.append("user-ada", version, [envelope])
     newest = Preferences(reminders=True, updates=True, show_paid=False)
     await recipient_is(notifier, "ada", newest)
 
     # Grace's newer change overtakes the older one, and both overtake her registration.
     grace_newest = Preferences(reminders=False, updates=True, show_paid=True)
-    await gateway.bus.publish_event(
-        on_user_stream("grace", 3, changed("grace", **dict(grace_newest)))
-    )
-    await gateway.bus.publish_event(
-        on_user_stream("grace", 2, changed("grace", reminders=True, updates=False, show_paid=True))
-    )
-    await gateway.bus.publish_event(on_user_stream("grace", 1, registered("grace")))
+    grace = [
+        on_user_stream("grace", 3, changed("grace", **dict(grace_newest))),
+        on_user_stream("grace", 2, changed("grace", reminders=True, updates=False, show_paid=True)),
+        on_user_stream("grace", 1, registered("grace")),
+    ]
+    for envelope in grace:
+        await gateway.bus.publish_event(envelope)
     await recipient_is(notifier, "grace", grace_newest)
 
     # Ada's older change is delivered again, late: it must not win.
     older = (await gateway.store.read("user-ada"))[1]
     await gateway.bus.publish_event(older)
-    await settled(gateway, notifier, "marker")
+    await handled.all(*ada, *grace, older)
     await recipient_is(notifier, "ada", newest)
     await recipient_is(notifier, "grace", grace_newest)
 
     reminded_free, reminded_paid, updated = await listed(notifier)
-    assert reminded_free == {"ada"}  # grace switched reminders off, marker never on
+    assert reminded_free == {"ada"}  # grace switched reminders off
     assert reminded_paid == set()  # ada hides paid votings
     assert updated == {"ada", "grace"}
 
@@ -194,7 +189,7 @@ async def test_a_late_write_of_an_older_state_does_not_replace_a_newer_one(
 
 
 async def test_a_burst_of_changes_handled_at_once_ends_at_the_newest(
-    gateway: ServiceRuntime, notifier: NotifierService
+    gateway: ServiceRuntime, notifier: NotifierService, handled: Handled
 ) -> None:
     # A user flipping switches quickly: many changes of one recipient in flight together,
     # arriving shuffled.
@@ -205,11 +200,11 @@ async def test_a_burst_of_changes_handled_at_once_ends_at_the_newest(
         for version in range(2, 12)
     }
     order = [7, 3, 11, 2, 9, 5, 10, 4, 8, 6]
-    await gateway.bus.publish_event(on_user_stream("ada", 1, registered("ada")))
-    await asyncio.gather(
-        *(gateway.bus.publish_event(on_user_stream("ada", v, changes[v])) for v in order)
-    )
+    burst = [on_user_stream("ada", 1, registered("ada"))]
+    burst += [on_user_stream("ada", v, changes[v]) for v in order]
+    await gateway.bus.publish_event(burst[0])
+    await asyncio.gather(*(gateway.bus.publish_event(envelope) for envelope in burst[1:]))
     newest = Preferences(reminders=False, updates=False, show_paid=True)  # version 11
-    await settled(gateway, notifier, "marker")
+    await handled.all(*burst)
     view = await recipient_is(notifier, "ada", newest)
     assert view.version == await notifier.store.version(Recipient.stream_name("ada"))

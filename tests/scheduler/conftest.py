@@ -7,7 +7,6 @@ FixedClock the tests move.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,13 +30,11 @@ from services.scheduler.domain import ScheduleChange, Timer, TimerKind, TimerSta
 from services.scheduler.firing import TimerLoop
 from services.scheduler.service import SchedulerService
 from services.scheduler.settings import SchedulerSettings
-from tests.support import eventually
+from tests.support import Rounds, eventually
 
 T0 = datetime(2030, 5, 17, 18, 0, tzinfo=UTC)
 OPEN = VotingOpenTimeReached.type
 CLOSE = VotingCloseTimeReached.type
-# Long enough for several ticks of the timer loop to have happened.
-QUIET = 0.4
 
 
 class VotingStandIn:
@@ -158,11 +155,13 @@ async def timers_stored(scheduler: SchedulerService, voting_id: str, count: int 
 
 
 class CountingScheduler(SchedulerService):
-    """The scheduler service, counting the schedule changes it has finished handling."""
+    """The scheduler service, counting the schedule changes it has finished handling and
+    the rounds of its timer loop."""
 
     def __init__(self, settings: SchedulerSettings, clock: FixedClock) -> None:
         super().__init__(settings, clock)
         self.handled = 0
+        self.running = False
         apply = self.timetable.apply
 
         async def counted(change: ScheduleChange) -> None:
@@ -171,6 +170,16 @@ class CountingScheduler(SchedulerService):
 
         # The handlers look the method up on every message, so they call this one.
         setattr(self.timetable, "apply", counted)  # noqa: B010
+        # So does the timer loop, every tick.
+        self.rounds = Rounds(self.timer_loop, "fire_due")
+
+    async def start(self) -> None:
+        await super().start()
+        self.running = True
+
+    async def stop(self) -> None:
+        self.running = False
+        await super().stop()
 
 
 async def handled_so_far(scheduler: CountingScheduler, voting: VotingStandIn) -> None:
@@ -191,8 +200,32 @@ async def stream_types(scheduler: SchedulerService, stream: str) -> list[str]:
     return [event.type for event in await scheduler.store.read(stream)]
 
 
-async def quiet() -> None:
-    await asyncio.sleep(QUIET)
+async def settled(voting: VotingStandIn, *schedulers: SchedulerService) -> None:
+    """Until nothing more can come of what has happened so far: the timer loop of every
+    running CountingScheduler has gone over the due timers once more (a round begun
+    now), everything the schedulers appended is published, and the voting stand-in has
+    received every time event they published.
+
+    A timer that fired, or fired again, by then has its time event in the store, so it
+    is in ``voting.received`` when this returns. The loops of the plain SchedulerServices
+    of these tests tick once an hour: the test fires their timers itself.
+    """
+    for scheduler in schedulers:
+        if isinstance(scheduler, CountingScheduler) and scheduler.running:
+            await scheduler.rounds.one_begun_now()
+    store = schedulers[0].store  # the replicas share one database
+
+    async def published() -> bool:
+        return await store.unpublished(1) == []
+
+    await eventually(published)
+    emitted = {
+        event.message_id
+        async for commit in store.replay()
+        for event in commit.events
+        if event.type in (OPEN, CLOSE)
+    }
+    await eventually(lambda: emitted <= {e.message_id for e in voting.received})
 
 
 @pytest.fixture

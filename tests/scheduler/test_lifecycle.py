@@ -38,8 +38,8 @@ from tests.scheduler.conftest import (
     claim_window_timer,
     handled_so_far,
     pending,
-    quiet,
     running,
+    settled,
     stream_types,
     timer_states,
     timers_stored,
@@ -62,7 +62,7 @@ async def test_a_rescheduled_voting_fires_once_at_its_new_times_never_at_its_old
     assert await pending(scheduler, "v1") == {"v1:open@2", "v1:close@2"}
 
     clock.advance(2.5 * MINUTE)  # past both old times
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.received == []
 
     clock.advance(0.5 * MINUTE)
@@ -76,7 +76,7 @@ async def test_a_rescheduled_voting_fires_once_at_its_new_times_never_at_its_old
     await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
     closed = voting.of(CLOSE, "v1")[0]
     assert closed.message() == VotingCloseTimeReached(voting_id="v1", due_at=T0 + 5 * MINUTE)
-    await quiet()
+    await settled(voting, scheduler)
     assert len(voting.received) == 2
     assert await timer_states(scheduler, "v1") == {
         "v1:open@1": DROPPED,
@@ -101,7 +101,7 @@ async def test_moved_away_and_back_to_its_first_time_a_timer_fires_once_then(
 
     clock.advance(30 * MINUTE)
     await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
-    await quiet()
+    await settled(voting, scheduler)
     assert len(voting.received) == 2
     assert voting.of(OPEN, "v1")[0].message() == VotingOpenTimeReached(
         voting_id="v1", due_at=first_open
@@ -119,7 +119,7 @@ async def test_a_cancelled_voting_has_no_timer_left_to_fire(
     )
 
     clock.advance(timedelta(hours=1))
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.received == []
 
 
@@ -138,7 +138,7 @@ async def test_closing_early_drops_the_pending_close_timer(
     )
 
     clock.advance(10 * MINUTE)
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.has({(OPEN, "v1"): 1})
 
 
@@ -183,7 +183,7 @@ async def test_changes_arriving_out_of_order_leave_the_newest_ones_timers(
     clock.advance(10 * MINUTE)
     expected = {(kind, v): 1 for v in ("moved", "twice") for kind in (OPEN, CLOSE)}
     await eventually(lambda: voting.has(expected))
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.has(expected)
     due = {(e.type, e.payload["voting_id"]): e.message() for e in voting.received}
     assert due[(OPEN, "moved")] == VotingOpenTimeReached(voting_id="moved", due_at=T0 + 3 * MINUTE)
@@ -217,7 +217,7 @@ async def test_redelivered_changes_leave_exactly_the_newest_timers(
     await handled_so_far(scheduler, voting)
     clock.advance(1 * MINUTE)
     await eventually(lambda: voting.has({(OPEN, "v1"): 1, (CLOSE, "v1"): 1}))
-    await quiet()
+    await settled(voting, scheduler)
     assert len(voting.received) == 2
     for kind in TimerKind:
         assert len(await stream_types(scheduler, timer_stream(timer_id("v1", kind, 2)))) == 1
@@ -279,7 +279,7 @@ async def test_a_timer_dropped_while_claimed_for_firing_never_fires(
             lambda: probe_states(scheduler, "v1", {"v1:open@1": DROPPED, "v1:close@1": DROPPED})
         )
         assert await loop.fire(claimed) is False
-        await quiet()
+        await settled(voting, scheduler)
         assert voting.received == []
         assert await stream_types(scheduler, claimed.stream) == [TimerDropped.type]
 
@@ -307,7 +307,7 @@ async def test_firing_and_dropping_the_same_timers_at_once_settle_each_one_way(
         # Exactly one of firing and dropping took each timer.
         assert all(f != d for f, d in zip(fired, dropped, strict=True))
         await eventually(lambda: len(voting.received) == sum(fired))
-        await quiet()
+        await settled(voting, scheduler)
         assert len(voting.received) == sum(fired)
         for timer, was_fired in zip(opens, fired, strict=True):
             assert len(await stream_types(scheduler, timer.stream)) == 1

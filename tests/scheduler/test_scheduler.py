@@ -19,8 +19,8 @@ from tests.scheduler.conftest import (
     VotingStandIn,
     claim_window_timer,
     handled_so_far,
-    quiet,
     running,
+    settled,
     timer_states,
     timers_stored,
 )
@@ -35,7 +35,7 @@ async def test_open_and_close_fire_when_their_times_come(
     await timers_stored(scheduler, "v1")
 
     clock.advance(timedelta(seconds=59.9))
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.received == []
 
     clock.advance(timedelta(seconds=0.1))
@@ -47,7 +47,7 @@ async def test_open_and_close_fire_when_their_times_come(
     assert opened.correlation_id == scheduled.correlation_id
     assert opened.causation_id == scheduled.message_id
 
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.has({(OPEN, "v1"): 1})
 
     clock.advance(timedelta(minutes=1))
@@ -55,7 +55,7 @@ async def test_open_and_close_fire_when_their_times_come(
     closed = voting.received[-1]
     assert closed.message() == VotingCloseTimeReached(voting_id="v1", due_at=closes_at)
 
-    await quiet()
+    await settled(voting, scheduler)
     assert len(voting.received) == 2
     assert await timer_states(scheduler, "v1") == {
         "v1:open@1": TimerState.FIRED,
@@ -68,10 +68,10 @@ async def test_two_schedulers_racing_fire_every_timer_once(
 ) -> None:
     votings = [f"v{n}" for n in range(12)]
     async with (
-        running(SchedulerService(scheduler_settings, clock)) as first,
-        running(SchedulerService(scheduler_settings, clock)) as second,
+        running(CountingScheduler(scheduler_settings, clock)) as first,
+        running(CountingScheduler(scheduler_settings, clock)) as second,
     ):
-        assert isinstance(first, SchedulerService) and isinstance(second, SchedulerService)
+        assert isinstance(first, CountingScheduler) and isinstance(second, CountingScheduler)
         for voting_id in votings:
             await voting.schedule(voting_id, T0 + timedelta(seconds=10), T0 + timedelta(seconds=20))
         for voting_id in votings:
@@ -86,7 +86,7 @@ async def test_two_schedulers_racing_fire_every_timer_once(
 
         expected = {(kind, v): 1 for v in votings for kind in (OPEN, CLOSE)}
         await eventually(lambda: voting.has(expected))
-        await quiet()
+        await settled(voting, first, second)
         assert voting.has(expected)
         assert len(voting.received) == len(expected)
         for voting_id in votings:
@@ -126,7 +126,7 @@ async def test_a_timer_whose_lease_ran_out_mid_fire_is_not_fired_again(
         assert await slow.fire(claimed) is False
 
         await eventually(lambda: voting.has({(OPEN, "v1"): 1}))
-        await quiet()
+        await settled(voting, scheduler)
         assert len(voting.received) == 1
         assert len(await scheduler.store.read(claimed.stream)) == 1
 
@@ -142,10 +142,11 @@ async def test_timers_missed_during_downtime_fire_at_once_on_start(
     # While no scheduler runs, both of v1's times pass and v2 is scheduled in the past.
     clock.advance(timedelta(hours=1))
     await voting.schedule("v2", T0 + timedelta(minutes=5), T0 + timedelta(minutes=10))
-    await quiet()
+    restarted = CountingScheduler(scheduler_settings, clock)  # not started: its store is read
+    await settled(voting, restarted)
     assert voting.received == []
 
-    async with running(SchedulerService(scheduler_settings, clock)):
+    async with running(restarted):
         expected = {(kind, v): 1 for v in ("v1", "v2") for kind in (OPEN, CLOSE)}
         await eventually(lambda: voting.has(expected), timeout=5)
     late = {(e.type, e.payload["voting_id"]): e for e in voting.received}
@@ -176,7 +177,7 @@ async def test_a_redelivered_schedule_neither_duplicates_timers_nor_fires_them_a
     # Delivered again after the open timer fired: it must not fire a second time.
     await voting.publish(scheduled)
     await handled_so_far(scheduler, voting)
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.seen()[(OPEN, "v1")] == 1
     assert await timer_states(scheduler, "v1") == {
         "v1:open@1": TimerState.FIRED,
@@ -185,5 +186,5 @@ async def test_a_redelivered_schedule_neither_duplicates_timers_nor_fires_them_a
 
     clock.advance(timedelta(minutes=1))
     await eventually(lambda: voting.seen()[(CLOSE, "v1")] == 1)
-    await quiet()
+    await settled(voting, scheduler)
     assert voting.seen()[(OPEN, "v1")] == 1 and voting.seen()[(CLOSE, "v1")] == 1

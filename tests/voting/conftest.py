@@ -16,6 +16,7 @@ from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from services.voting.service import VotingService
 from services.voting.settings import VotingSettings
+from tests.support import Handled
 
 START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
 
@@ -25,6 +26,8 @@ class Voting:
     runtime: VotingService
     clock: FixedClock
     client: ServiceRuntime
+    # What the voting service has handled.
+    handled: Handled
 
     async def ask(self, message: Message) -> Reply:
         return await self.client.bus.request("voting", Envelope.wrap(message))
@@ -35,9 +38,11 @@ class Voting:
         assert isinstance(reply.result, dict)
         return reply.result
 
-    async def publish(self, message: Message) -> None:
+    async def publish(self, message: Message) -> Envelope:
         """Publish an event as its owning service would (the wallet, the scheduler)."""
-        await self.client.bus.publish_event(Envelope.wrap(message))
+        envelope = Envelope.wrap(message)
+        await self.client.bus.publish_event(envelope)
+        return envelope
 
 
 def schedule_command(**overrides: Any) -> ScheduleVoting:
@@ -63,6 +68,7 @@ async def voting(settings: RuntimeSettings, gateway: ServiceRuntime) -> AsyncIte
         ),
         clock,
     )
+    handled = Handled(runtime)
     await runtime.start()
-    yield Voting(runtime, clock, gateway)
+    yield Voting(runtime, clock, gateway, handled)
     await runtime.stop()

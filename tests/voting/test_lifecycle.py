@@ -192,19 +192,21 @@ async def test_a_timer_for_a_window_since_moved_changes_nothing(voting: Voting) 
         )
     )
     # The timers of the first window, delivered late.
-    await voting.publish(
-        VotingOpenTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=10))
-    )
-    await voting.publish(
-        VotingCloseTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=70))
-    )
-    await voting.publish(VotingOpenTimeReached(voting_id=tile["id"], due_at=later))
+    timers = [
+        await voting.publish(
+            VotingOpenTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=10))
+        ),
+        await voting.publish(
+            VotingCloseTimeReached(voting_id=tile["id"], due_at=START + timedelta(minutes=70))
+        ),
+        await voting.publish(VotingOpenTimeReached(voting_id=tile["id"], due_at=later)),
+    ]
 
     async def opened() -> list[str]:
         types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
         return types if "voting.VotingOpened" in types else []
 
-    types = await eventually(opened)
-    await asyncio.sleep(0.3)  # the stale timers were consumed before the current one
+    await eventually(opened)
+    await voting.handled.all(*timers)
     types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
     assert types == ["voting.VotingScheduled", "voting.VotingRescheduled", "voting.VotingOpened"]

@@ -103,8 +103,7 @@ async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> 
     await voting.publish(failed)
     await eventually(state_is(voting, voting_id, "u1", "rejected"))
     # A late copy of the reservation for the rejected request changes nothing.
-    await voting.publish(reserved(request))
-    await asyncio.sleep(0.3)
+    await voting.handled.all(await voting.publish(reserved(request)))
     assert await vote_state(voting, voting_id, "u1") == "rejected"
 
     retry = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))

@@ -132,7 +132,7 @@ async def test_timer_events_record_opening_and_closing_once(voting: Voting) -> N
     for envelope in (closed, closed):
         await voting.client.bus.publish_event(envelope)
     await eventually(recorded_type(voting, tile["id"], "voting.VotingClosed"))
-    await asyncio.sleep(0.3)  # the duplicates have been consumed by now
+    await voting.handled.all(opened, opened, closed, closed)
     types = [e.type for e in await voting.runtime.store.read(f"voting-{tile['id']}")]
     assert types == ["voting.VotingScheduled", "voting.VotingOpened", "voting.VotingClosed"]
 

@@ -3,6 +3,7 @@ test moves and a record of every request sent to Stripe."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
@@ -22,7 +23,7 @@ from services.wallet.checkout import StripeCheckout
 from services.wallet.domain import Account
 from services.wallet.service import WalletService
 from services.wallet.settings import WalletSettings
-from tests.support import eventually
+from tests.support import Handled, Rounds, eventually
 
 START = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
 STRIPE_MOCK = f"http://127.0.0.1:{os.environ.get('LIVEVOTE_STRIPE_MOCK_PORT', '12111')}"
@@ -62,6 +63,9 @@ class Wallets:
     stack: AsyncExitStack
     replicas: list[WalletService] = field(default_factory=list)
     stripe_http: list[RecordingHTTPClient] = field(default_factory=list)
+    # What the replicas have handled, and the sweeps of each replica's sweeper.
+    handled: Handled = field(default_factory=Handled)
+    sweeps: list[Rounds] = field(default_factory=list)
 
     @property
     def wallet(self) -> WalletService:
@@ -74,6 +78,9 @@ class Wallets:
             replica = WalletService(
                 self.settings, self.clock, StripeCheckout(self.settings, http_client=http)
             )
+            self.handled.watch(replica)
+            # The sweeper looks the method up on every sweep.
+            self.sweeps.append(Rounds(replica.handlers, "release_expired"))
             await replica.start()
             self.stack.push_async_callback(replica.stop)
             self.replicas.append(replica)
@@ -93,6 +100,10 @@ class Wallets:
         envelope = message if isinstance(message, Envelope) else Envelope.wrap(message)
         await self.peer.bus.publish_event(envelope)
         return envelope
+
+    async def swept(self) -> None:
+        """Until every replica's sweeper has finished a sweep begun now."""
+        await asyncio.gather(*(sweeps.one_begun_now() for sweeps in self.sweeps))
 
     async def events(self, user_id: str) -> list[Message]:
         return [e.message() for e in await self.wallet.store.read(Account.stream_name(user_id))]

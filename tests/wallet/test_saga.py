@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 from contracts import Envelope, ErrorCode
+from contracts.topology import EVENT_SUBSCRIPTIONS, event_queue, matches
 from contracts.wallet import (
     CreditsDebited,
     CreditsReleased,
@@ -98,8 +99,8 @@ async def test_a_rejected_vote_releases_its_reservation(wallets: Wallets) -> Non
 
 async def test_a_rejection_without_a_reservation_changes_nothing(wallets: Wallets) -> None:
     await fund(wallets, "ada", 1)
-    await wallets.publish(rejected(request("ada")))
-    await asyncio.sleep(0.3)
+    rejection = await wallets.publish(rejected(request("ada")))
+    await wallets.handled.all(rejection)
     assert await wallets.types("ada") == ["wallet.AccountOpened", "wallet.CreditsGranted"]
 
 
@@ -149,11 +150,11 @@ async def test_every_saga_message_twice_reserves_debits_and_releases_once(
     await fund(wallets, "ada", 2)
     counted, dropped = request("ada", "voting-1"), request("ada", "voting-2")
 
-    async def twice(envelope: Envelope) -> None:
+    async def twice(envelope: Envelope) -> list[Envelope]:
         # The same message twice (a redelivery) and a copy under a new message id (a
         # relay that published again after a crash).
         copy = envelope.model_copy(update={"message_id": uuid.uuid4().hex})
-        await asyncio.gather(*(wallets.publish(e) for e in (envelope, envelope, copy)))
+        return await asyncio.gather(*(wallets.publish(e) for e in (envelope, envelope, copy)))
 
     await asyncio.gather(twice(Envelope.wrap(counted)), twice(Envelope.wrap(dropped)))
     await eventually(wallets.until("ada", lambda types: types.count(RESERVED) == 2))
@@ -162,9 +163,8 @@ async def test_every_saga_message_twice_reserves_debits_and_releases_once(
     )
     await eventually(wallets.until("ada", lambda types: DEBITED in types and RELEASED in types))
     # A late copy of the request, after the reservation was settled.
-    await twice(Envelope.wrap(counted))
-    await twice(Envelope.wrap(dropped))
-    await asyncio.sleep(0.5)
+    late = await twice(Envelope.wrap(counted)) + await twice(Envelope.wrap(dropped))
+    await wallets.handled.all(*late)
 
     types = await wallets.types("ada")
     assert (types.count(RESERVED), types.count(DEBITED), types.count(RELEASED)) == (2, 1, 1)
@@ -174,9 +174,19 @@ async def test_every_saga_message_twice_reserves_debits_and_releases_once(
 
 async def test_a_free_vote_touches_no_credits(wallets: Wallets) -> None:
     await fund(wallets, "ada", 1)
-    free = request("ada")
-    await wallets.publish(cast(free, kind="free"))
-    await asyncio.sleep(0.3)
+    free = Envelope.wrap(cast(request("ada"), kind="free"))
+    # The wallet's queue is not bound to free votes ...
+    assert not any(matches(p, free.routing_key) for p in EVENT_SUBSCRIPTIONS["wallet"])
+    # ... and its handler ignores one put straight into the queue.
+    await wallets.peer.bus.broker.publish(
+        free.model_dump_json(),
+        routing_key=wallets.wallet.bus.names(event_queue("wallet")),
+        persist=True,
+        message_id=free.message_id,
+        message_type=free.type,
+        content_type="application/json",
+    )
+    await wallets.handled.all(free)
     assert await wallets.types("ada") == ["wallet.AccountOpened", "wallet.CreditsGranted"]
 
 
@@ -190,14 +200,14 @@ async def test_a_reservation_that_times_out_is_released_once_by_sweeping_replica
     await eventually(wallets.until("ada", lambda types: RESERVED in types))
 
     wallets.clock.advance(TIMEOUT - timedelta(seconds=1))
-    await asyncio.sleep(0.3)
+    await wallets.swept()
     assert RELEASED not in await wallets.types("ada")
 
     wallets.clock.advance(timedelta(seconds=1))
     # Beside the sweepers, every replica sweeps once more at the same moment.
     await asyncio.gather(*(replica.handlers.release_expired() for replica in wallets.replicas))
     await eventually(wallets.until("ada", lambda types: RELEASED in types))
-    await asyncio.sleep(0.3)
+    await wallets.swept()
     types = await wallets.types("ada")
     assert types.count(RELEASED) == 1
     released = (await wallets.events("ada"))[-1]
@@ -206,8 +216,7 @@ async def test_a_reservation_that_times_out_is_released_once_by_sweeping_replica
     assert await wallets.wallet.read_models.open_count() == 0
 
     # The rejection that follows changes nothing.
-    await wallets.publish(rejected(lapsing))
-    await asyncio.sleep(0.3)
+    await wallets.handled.all(await wallets.publish(rejected(lapsing)))
     assert (await wallets.types("ada")).count(RELEASED) == 1
 
 
@@ -231,7 +240,7 @@ async def test_a_vote_cast_after_its_reservation_timed_out_is_still_debited_once
     envelope = Envelope.wrap(cast(late))
     await asyncio.gather(wallets.publish(envelope), wallets.publish(envelope))
     await eventually(wallets.until("ada", lambda types: types.count(DEBITED) == 2))
-    await asyncio.sleep(0.3)
+    await wallets.handled.all(envelope, envelope)
     assert (await wallets.types("ada")).count(DEBITED) == 2
     # The vote counted, so its credit is spent: the balance shows the debt.
     assert await balance(wallets, "ada") == (-1, 0, 0)

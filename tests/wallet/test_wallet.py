@@ -12,7 +12,7 @@ from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from services.wallet.domain import Account
 from services.wallet.service import WalletService
-from tests.support import eventually
+from tests.support import Handled, eventually
 from tests.support import registered as user_registered
 from tests.wallet.conftest import Wallets, wallet_settings
 
@@ -38,6 +38,7 @@ async def test_an_account_opens_once_however_often_the_registration_arrives(
     async with AsyncExitStack() as stack:
         # Two replicas, so copies of one registration are handled concurrently.
         replicas = [WalletService(wallet_settings(settings)) for _ in range(2)]
+        handled = Handled(*replicas)
         for replica in replicas:
             await replica.start()
             stack.push_async_callback(replica.stop)
@@ -48,10 +49,9 @@ async def test_an_account_opens_once_however_often_the_registration_arrives(
         # The same registration again under another message id.
         again = registered("ada")
         await gateway.bus.publish_event(again)
-        await gateway.bus.publish_event(registered("grace"))
-        await account_exists(wallet, "ada")
-        await account_exists(wallet, "grace")
-        await asyncio.sleep(0.5)  # let every copy be handled
+        grace = registered("grace")
+        await gateway.bus.publish_event(grace)
+        await handled.all(*[registration] * 8, again, grace)
 
         events = await wallet.store.read(Account.stream_name("ada"))
         assert [e.message() for e in events] == [AccountOpened(user_id="ada")]
@@ -114,8 +114,7 @@ async def test_a_grant_opens_an_account_the_wallet_has_not_heard_of(wallets: Wal
         CreditsGranted(user_id="early", amount=4, reason="goodwill", granted_by="admin-1"),
     ]
     # The registration arriving later finds the account open.
-    await wallets.publish(registered("early"))
-    await asyncio.sleep(0.3)
+    await wallets.handled.all(await wallets.publish(registered("early")))
     assert await wallets.types("early") == ["wallet.AccountOpened", "wallet.CreditsGranted"]
 
 
