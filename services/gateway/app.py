@@ -136,7 +136,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeaders)
     # Outermost: every answer, a 413 included, carries the correlation id and is logged.
-    app.add_middleware(RequestContext)
+    app.add_middleware(
+        RequestContext,
+        sample_rate=settings.access_log_sample_rate,
+        slow_ms=settings.slow_request_ms,
+    )
     install_error_handlers(app)
     install_openapi(app)
 

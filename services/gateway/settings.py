@@ -52,6 +52,11 @@ class GatewaySettings(RuntimeSettings):
     login_rate_per_address: str = "50/second"
     signup_rate_per_address: str = "50/second"
     vote_rate_per_user: str = "10/second"
+    # The access log: every failed (4xx but 429, and 5xx) or slow request is logged, and
+    # this share of the others (1: every request). A log line per vote is a fifth of
+    # the gateway's work at full load.
+    access_log_sample_rate: float = Field(default=0.01, ge=0, le=1)
+    slow_request_ms: float = Field(default=1000, gt=0)
     # Proxies (addresses, comma-separated, or "*") trusted to name the client they forward.
     forwarded_allow_ips: str = "127.0.0.1"
     # Threads hashing passwords, and how many hashes one address may have waiting.
