@@ -14,8 +14,8 @@ from eventing.store import EventStore
 
 SHOW_ATTEMPTS = 10
 
-# Documents a VersionedDocuments remembers to exist; past this many it forgets them all
-# and asks the server again.
+# Documents whose version a VersionedDocuments remembers; past this many it forgets them
+# all and asks the server again.
 KNOWN_DOCUMENTS = 100_000
 
 
@@ -25,25 +25,27 @@ class VersionedDocuments:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._inserts = GroupedInserts(collection)
-        # Documents seen to exist: they show version 1 or newer (read models are only
-        # ever deleted whole, by clear()).
-        self._known: set[str] = set()
+        # The version each document was last seen to show, by this process's read or
+        # write: a version only grows (read models are only ever deleted whole, by clear()).
+        self._known: dict[str, int] = {}
 
     async def version(self, document_id: str) -> int:
         """The stream version the document shows; 0 when there is none."""
         document = await self.collection.find_one({"_id": document_id}, {"version": 1})
         if document is None:
             return 0
-        self._know(document_id)
-        return int(document["version"])
+        version = int(document["version"])
+        self._know(document_id, version)
+        return version
 
     async def shows(self, document_id: str, version: int) -> bool:
         """Whether the document shows ``version`` or a newer one.
 
-        Most events a projection is handed again are a stream's first, written by this
-        process a moment before: those are answered without asking the server.
+        Most events a projection is handed again were written by this process a moment
+        before (the broker brings them back as the crash safety net): those are answered
+        without asking the server.
         """
-        if version <= 1 and document_id in self._known:
+        if self._known.get(document_id, 0) >= version:
             return True
         return await self.version(document_id) >= version
 
@@ -52,10 +54,10 @@ class VersionedDocuments:
         self._known.clear()
         await self.collection.delete_many({})
 
-    def _know(self, document_id: str) -> None:
-        if len(self._known) >= KNOWN_DOCUMENTS:
+    def _know(self, document_id: str, version: int) -> None:
+        if len(self._known) >= KNOWN_DOCUMENTS and document_id not in self._known:
             self._known.clear()
-        self._known.add(document_id)
+        self._known[document_id] = version
 
     async def write(self, document_id: str, version: int, fields: Document) -> None:
         """Write the document as of ``version`` unless it already shows that version or a
@@ -71,7 +73,8 @@ class VersionedDocuments:
             # already shows version 1 or newer.
             with contextlib.suppress(DuplicateKeyError):
                 await self._inserts.insert({"_id": document_id, **fields, "version": version})
-            self._know(document_id)
+            if document_id not in self._known:
+                self._know(document_id, version)
             return
         if await self.version(document_id) >= version:
             return
@@ -80,6 +83,7 @@ class VersionedDocuments:
             await self.collection.replace_one(
                 {"_id": document_id}, {**fields, "version": version}, upsert=True
             )
+        self._know(document_id, version)
 
 
 async def show_newest(
