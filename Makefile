@@ -50,8 +50,8 @@ test: stack-up web lint  ## lint, then every test (unit, integration, end-to-end
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: install  ## votes/s through the whole system vs the broker's ceiling (BENCH_ARGS="--users 2000 --profile")
-	$(UV) run --frozen python -m scripts.bench $(BENCH_ARGS)
+bench: install  ## votes/s through the whole system vs the plain peer and the broker's ceiling (BENCH_ARGS="--users 2000 --profile")
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)
 
 .PHONY: bench-fanout
 bench-fanout: install  ## one alert to 50,000 phones vs firebase-admin alone (BENCH_ARGS="--users 5000")

@@ -1,0 +1,200 @@
+"""What a run prints: the runs' answers and latencies, CPU per vote, peak memory, livevote
+next to the peer, and the accounting."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from bench.accounting import Accounting
+from bench.ceilings import Ceiling
+from bench.load import Run
+from bench.meter import BENCH_CLIENT
+
+# The issue's goals for livevote against the peer: at least as many votes/s, a p99 at most
+# half as long again, and at most a quarter more CPU per vote.
+RATE_GOAL = 1.0
+P99_GOAL = 1.5
+CPU_GOAL = 1.25
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def report_runs(runs: Sequence[Run], ceiling: Ceiling) -> None:
+    rows = []
+    for run in runs:
+        p50, p95, p99 = run.percentiles()
+        accepted_rate = run.rate(run.accepted)
+        rows.append(
+            [
+                run.name,
+                len(run.samples),
+                run.count(201),
+                run.count(202),
+                len(run.samples) - run.accepted,
+                run.seconds,
+                run.rate(run.count(201)),
+                run.rate(run.count(202)),
+                accepted_rate,
+                p50,
+                p95,
+                p99,
+                f"{accepted_rate / ceiling.rate:.3f}",
+            ]
+        )
+    headers = ["run", "sent", "201", "202", "errors", "seconds", "201/s", "202/s"]
+    headers += ["accepted/s", "p50 ms", "p95 ms", "p99 ms", "÷ ceiling"]
+    print(table(headers, rows))
+    for run in runs:
+        for error, count in sorted(run.errors().items()):
+            print(f"  {run.name}: {count:,} answered {error}")
+    report_cpu(runs)
+    report_memory(runs)
+
+
+def report_cpu(runs: Sequence[Run]) -> None:
+    """CPU milliseconds per accepted vote in each process, and the rate they allow."""
+    measured = [run for run in runs if run.cpu and run.accepted]
+    if not measured:
+        return
+    # Rows in the order of livevote's first run, where most processes have a share.
+    first = next((run for run in measured if run.system == "livevote"), measured[0]).cpu
+    groups = sorted({g for run in measured for g in run.cpu}, key=lambda g: (-first.get(g, 0), g))
+    rows = []
+    for group in groups:
+        rows.append([group, *_per_vote(measured, group)])
+    totals = [run.cpu_ms_per_vote for run in measured]
+    rows.append(["all", *totals])
+    cores = os.cpu_count() or 1
+    rows.append([f"votes/s {cores} cores allow", *(cores * 1000 / t for t in totals)])
+    print("\nCPU ms per accepted vote, from the first vote until all settled:")
+    print(table(["process", *(run.name for run in measured)], rows))
+
+
+def _per_vote(runs: Sequence[Run], group: str) -> list[object]:
+    """The group's CPU ms per vote in each run; "-" where the run does not use it."""
+    return [1000 * run.cpu[group] / run.accepted if group in run.cpu else "-" for run in runs]
+
+
+def report_memory(runs: Sequence[Run]) -> None:
+    """Each process's resident memory when the runs began and its peak during each run."""
+    measured = [run for run in runs if run.memory is not None]
+    if not measured:
+        return
+    # Each process at its size before the first run it was measured in; livevote's in the
+    # order they were found, the peer's first and the bench client last.
+    at_start: dict[str, int] = {}
+    for run in measured:
+        assert run.memory is not None
+        for name, size in run.memory.at_start.items():
+            at_start.setdefault(name, size)
+    found = [
+        name
+        for run in measured
+        if run.system == "livevote" and run.memory
+        for name in run.memory.at_start
+    ]
+    order = list(dict.fromkeys(found + list(at_start)))
+    names = sorted(order, key=lambda name: (name != "peer", name == BENCH_CLIENT))
+    rows: list[list[object]] = []
+    for name in names:
+        peaks = [_mib(run.memory.peak.get(name)) if run.memory else "-" for run in measured]
+        rows.append([name, _mib(at_start[name]), *peaks])
+    totals = [_mib(run.memory.peak_total) if run.memory else "-" for run in measured]
+    rows.append(["all (at one moment)", "", *totals])
+    print("\npeak resident memory (RSS) in MiB during each run, next to the size at the start:")
+    print(table(["process", "at start", *(run.name for run in measured)], rows))
+
+
+def _mib(size: int | None) -> object:
+    return "-" if size is None else size / 2**20
+
+
+def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
+    """The peer's run and livevote's of each kind side by side, and the goals."""
+    if not pairs:
+        return
+    rows = []
+    for peer, livevote in pairs:
+        peer_rate, rate = peer.rate(peer.accepted), livevote.rate(livevote.accepted)
+        peer_p99, p99 = peer.percentiles()[2], livevote.percentiles()[2]
+        peer_cpu, cpu = peer.cpu_ms_per_vote, livevote.cpu_ms_per_vote
+        rows.append(
+            [
+                livevote.name,
+                peer_rate,
+                rate,
+                _ratio(rate, peer_rate),
+                peer_p99,
+                p99,
+                _ratio(p99, peer_p99),
+                peer_cpu,
+                cpu,
+                _ratio(cpu, peer_cpu),
+            ]
+        )
+    headers = ["kind", "peer votes/s", "livevote votes/s", "ratio", "peer p99 ms"]
+    headers += ["livevote p99 ms", "ratio", "peer CPU ms/vote", "livevote CPU ms/vote", "ratio"]
+    print(
+        "\nlivevote next to the plain peer (same users, votings and concurrency; "
+        "ratio = livevote ÷ peer):"
+    )
+    print(table(headers, rows))
+    print(f"goals: votes/s ratio ≥ {RATE_GOAL}, p99 ratio ≤ {P99_GOAL}, CPU ratio ≤ {CPU_GOAL}")
+    for peer, livevote in pairs:
+        met = [
+            ("votes/s", livevote.rate(livevote.accepted) >= RATE_GOAL * peer.rate(peer.accepted)),
+            ("p99", livevote.percentiles()[2] <= P99_GOAL * peer.percentiles()[2]),
+            ("CPU", livevote.cpu_ms_per_vote <= CPU_GOAL * peer.cpu_ms_per_vote),
+        ]
+        said = ", ".join(f"{what} {'met' if ok else 'not met'}" for what, ok in met)
+        print(f"  {livevote.name}: {said}")
+
+
+def _ratio(value: float, peer: float) -> str:
+    return f"{value / peer:.2f}" if peer > 0 else "-"
+
+
+def report_accounting(name: str, accounting: Accounting) -> None:
+    print(f"\n{name}: 201+202 answers = {accounting.answered:,}")
+    print(f"  votes counted = {accounting.counted:,} (from {accounting.counted_source})")
+    if accounting.debited_source:
+        print(
+            f"  credits debited = {_maybe(accounting.debited)} (from {accounting.debited_source})"
+        )
+    for note in [*accounting.notes, *accounting.problems]:
+        print(f"  {note}")
+    surplus = accounting.counted - accounting.answered
+    if surplus > 0 and accounting.unanswered:
+        print(
+            f"  {surplus:,} more counted than confirmed; {accounting.unanswered:,} requests got "
+            "no answer in time (503/timeout), and a vote the gateway gave up waiting for may "
+            "still be counted"
+        )
+    elif surplus < 0:
+        print(f"  {-surplus:,} accepted votes are not counted (still pending, or lost)")
+    print(f"  accounted: {'yes' if accounting.ok else 'no'}")
+
+
+def _maybe(value: int | None) -> str:
+    return "unknown" if value is None else f"{value:,}"

@@ -1,0 +1,179 @@
+"""One bench run from start to end: the ceilings, the users and votings, then for each kind
+(free, then paid) the plain peer's votes right before livevote's, and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.accounting import Accounting
+from bench.ceilings import Ceiling, StoreCeiling, broker_ceiling, store_ceiling
+from bench.fixtures import login, new_user, open_voting
+from bench.livevote_runs import Livevote
+from bench.load import Run, User, bounded
+from bench.options import Options, parse_options
+from bench.peer_runs import Peer, PeerProcess
+from bench.profiling import profile, report_profiles
+from bench.report import report_accounting, report_comparison, report_runs
+from bench.system import bench_env, drop_namespace, runtime_settings
+from eventing.settings import RuntimeSettings
+from scripts.launch import System, local_stack
+
+
+@dataclass
+class Outcome:
+    """A kind's two runs and their accounting; livevote's paid run may be missing."""
+
+    peer: Run
+    peer_accounting: Accounting
+    livevote: Run | None
+    livevote_accounting: Accounting | str
+
+
+@dataclass
+class Bench:
+    options: Options
+    system: System
+    peer_process: PeerProcess
+    settings: RuntimeSettings
+    runs: list[Run] = field(default_factory=list)
+    load_before: float = field(default_factory=lambda: os.getloadavg()[0])
+
+    @property
+    def ceiling_queue(self) -> str:
+        return f"{self.settings.namespace}.bench-ceiling"
+
+    @property
+    def api(self) -> str:
+        return f"{self.system.base_url}/api/v1"
+
+    async def run(self) -> None:
+        options = self.options
+        print(f"broker ceiling: {options.ceiling_messages:,} messages ...", flush=True)
+        ceiling = await broker_ceiling(
+            self.settings.rabbitmq_url,
+            self.ceiling_queue,
+            options.ceiling_messages,
+            options.ceiling_in_flight,
+        )
+        print(
+            f"store ceiling: {options.store_inserts:,} inserts, one per command and grouped ...",
+            flush=True,
+        )
+        store = await store_ceiling(self.settings, options.store_inserts, options.concurrency)
+        limits = httpx.Limits(
+            max_connections=options.concurrency,
+            max_keepalive_connections=options.concurrency,
+            # Idle while the votes go through aiohttp; dropped before the server's keep-alive
+            # timeout (uvicorn's 5 s) closes them under a request.
+            keepalive_expiry=1.0,
+        )
+        async with httpx.AsyncClient(base_url=self.api, limits=limits, timeout=60) as http:
+            env = self.system.env
+            admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
+            users = await self._users(http)
+            free = [await open_voting(http, admin, "free") for _ in range(options.votings)]
+            paid = [await open_voting(http, admin, "paid") for _ in range(options.votings)]
+            voters = users[: options.votes]
+            livevote = Livevote(options, self.system, self.settings, http, admin)
+            peer = Peer(self.peer_process, self.settings, options.concurrency)
+            await peer.add_votings([*free, *paid])
+            free_outcome = Outcome(
+                *await peer.free_run(voters, free), *await livevote.free_run(voters, free)
+            )
+            paid_outcome = Outcome(
+                *await peer.paid_run(voters, paid), *await livevote.paid_run(voters, paid)
+            )
+        for outcome in (free_outcome, paid_outcome):
+            self.runs += [outcome.peer] + ([outcome.livevote] if outcome.livevote else [])
+        self._report(ceiling, store, free_outcome, paid_outcome)
+
+    async def _users(self, http: httpx.AsyncClient) -> list[User]:
+        count = self.options.users
+        print(f"creating {count:,} users (signup + login) ...", flush=True)
+        started = time.perf_counter()
+        namespace = self.settings.namespace
+        users = await bounded(
+            (new_user(http, namespace, n) for n in range(count)), min(self.options.concurrency, 32)
+        )
+        seconds = time.perf_counter() - started
+        print(f"  {count:,} users in {seconds:.1f} s ({count / seconds:.1f}/s)", flush=True)
+        return users
+
+    def _report(self, ceiling: Ceiling, store: StoreCeiling, free: Outcome, paid: Outcome) -> None:
+        options = self.options
+        print(
+            f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes in each of "
+            f"{options.votings} voting(s) per kind, "
+            f"concurrency {options.concurrency}, {options.replicas} process(es) of each "
+            f"service, {os.cpu_count()} CPUs; 1-minute load average "
+            f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now"
+        )
+        print(
+            "the plain peer (bench.peer): one FastAPI process on uvicorn, PyJWT bearer "
+            "tokens, one insert per vote into the same store (a paid one: a conditional "
+            "decrement of the balance first)\n"
+        )
+        report_runs(self.runs, ceiling)
+        print(
+            f"\nbroker ceiling (aio-pika, persistent + confirmed, quorum queue, "
+            f"{options.ceiling_in_flight} publishes in flight): {ceiling.rate:,.0f} messages/s "
+            f"end to end ({ceiling.messages:,} in {ceiling.seconds:.2f} s; publishes confirmed "
+            f"at {ceiling.messages / ceiling.publish_seconds:,.0f}/s)"
+        )
+        print("÷ ceiling = accepted votes/s (201 + 202) divided by the ceiling's messages/s")
+        print(
+            f"store (the MongoDB-wire server, {options.concurrency} inserts in flight): "
+            f"{store.rate:,.0f} commit inserts/s one per command, median "
+            f"{store.median_ms:.1f} ms each; {store.grouped_rate:,.0f}/s grouped as the "
+            f"event store writes them ({store.inserts:,} each way)"
+        )
+        report_comparison(
+            [
+                (outcome.peer, outcome.livevote)
+                for outcome in (free, paid)
+                if outcome.livevote is not None and outcome.livevote.accepted
+            ]
+        )
+        for kind, outcome in (("free", free), ("paid", paid)):
+            report_accounting(f"peer {kind}", outcome.peer_accounting)
+            if isinstance(outcome.livevote_accounting, str):
+                print(f"\n{kind} run unavailable: {outcome.livevote_accounting}")
+            else:
+                report_accounting(kind, outcome.livevote_accounting)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    options.out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = options.out_dir / f"{namespace}.log"
+    env = bench_env(namespace)
+    settings = runtime_settings(env)
+    with local_stack(), log_path.open("w") as log:
+        print(f"services' output: {log_path}", flush=True)
+        system = System(env, output=log, replicas=options.replicas)
+        profiles = profile(system, options.profile, log, options.out_dir) if options.profile else {}
+        peer = PeerProcess(settings, log)
+        bench = Bench(options, system, peer, settings)
+        try:
+            system.start()
+            peer.start()
+            peer.wait_ready()
+            asyncio.run(bench.run())
+        finally:
+            peer.stop()
+            system.stop()
+            if not options.keep:
+                asyncio.run(drop_namespace(settings, [bench.ceiling_queue]))
+    if isinstance(profiles, str):
+        print(f"\nprofile: {profiles}")
+    else:
+        report_profiles(profiles)
+    return 0
