@@ -152,17 +152,15 @@ class Peer:
         accounting.debited = credits * len(voters) - sum(left.values())
         accounting.debited_source = "the peer's balances: granted - left"
         votes_by_user = Counter(vote["user_id"] for vote in stored)
-        off = [
-            user.id
-            for user in voters
-            if credits - left.get(user.id, credits) != votes_by_user[user.id]
-        ]
+        taken = {user.id: credits - left.get(user.id, credits) for user in voters}
+        short = sum(1 for user in voters if taken[user.id] < votes_by_user[user.id])
+        over = sum(1 for user in voters if taken[user.id] > votes_by_user[user.id])
         below_zero = sum(1 for credits_left in left.values() if credits_left < 0)
-        if off or below_zero:
+        if short or over or below_zero:
             accounting.problems.append(
-                f"{len(off):,} users' balances did not drop by their votes, {below_zero:,} "
-                "below zero: the conditional decrement is not atomic on this store under "
-                "concurrency"
+                f"the conditional decrement is not atomic on this store under concurrency: "
+                f"{short:,} users' balances dropped by less than their stored votes (votes "
+                f"without their credit taken), {over:,} by more, {below_zero:,} below zero"
             )
         else:
             accounting.notes.append(

@@ -84,12 +84,11 @@ class Bench:
             livevote = Livevote(options, self.system, self.settings, http, admin)
             peer = Peer(self.peer_process, self.settings, options.concurrency)
             await peer.add_votings([*free, *paid])
-            free_outcome = Outcome(
-                *await peer.free_run(voters, free), *await livevote.free_run(voters, free)
-            )
-            paid_outcome = Outcome(
-                *await peer.paid_run(voters, paid), *await livevote.paid_run(voters, paid)
-            )
+            # Each kind's peer run right before livevote's, so both meet the machine alike.
+            peer_free = await peer.free_run(voters, free)
+            free_outcome = Outcome(*peer_free, *await livevote.free_run(voters, free))
+            peer_paid = await peer.paid_run(voters, paid)
+            paid_outcome = Outcome(*peer_paid, *await livevote.paid_run(voters, paid))
         for outcome in (free_outcome, paid_outcome):
             self.runs += [outcome.peer] + ([outcome.livevote] if outcome.livevote else [])
         self._report(ceiling, store, free_outcome, paid_outcome)
