@@ -33,6 +33,7 @@ def tile(voting_id: str, kind: str = "free", **changes: Any) -> dict[str, Any]:
         "cost": 1 if kind == "paid" else 0,
         "opens_at": "2026-12-31T18:00:00+00:00",
         "closes_at": "2026-12-31T19:00:00+00:00",
+        "closed_at": None,
         "status": "open",
         "options": [{"id": f"{voting_id}-1", "label": "A"}, {"id": f"{voting_id}-2", "label": "B"}],
         "registered": False,
