@@ -1,8 +1,8 @@
 """The plain peer: livevote's vote as a small team would write it, without events or a
 broker (``python -m bench.peer``).
 
-One FastAPI process on uvicorn with its defaults (an access log line per request, as
-livevote's gateway logs one), PyJWT bearer tokens, and one database on the same
+One FastAPI process on uvicorn with its defaults (an access log line per request, where
+livevote's gateway logs failures and a sample), PyJWT bearer tokens, and one database on the same
 MongoDB-wire server livevote uses. A free vote is one insert whose ``_id`` is the voting
 and the voter, so the store refuses a second one. A paid vote first takes the credit with
 a conditional decrement of the voter's balance, then inserts the vote, and gives the
