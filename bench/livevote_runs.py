@@ -37,17 +37,25 @@ class Livevote:
         """Every service process, the broker, the store and the bench client."""
         return Meter(services(self.system) + stack(self.settings, broker=True))
 
-    async def free_run(
-        self, voters: Sequence[User], votings: Sequence[dict[str, Any]]
-    ) -> tuple[Run, Accounting]:
+    async def _drive(
+        self, kind: str, voters: Sequence[User], votings: Sequence[dict[str, Any]]
+    ) -> tuple[Run, Meter]:
+        """Every voter's vote in every voting, metered from the first vote on (the caller
+        stops the meter once the votes are settled)."""
         print(
-            f"free run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
+            f"{kind} run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
             f"{self.options.concurrency} in flight",
             flush=True,
         )
         meter = self.meter()
         meter.start()
-        run = await drive(self.api, "free", voters, votings, self.options.concurrency)
+        run = await drive(self.api, kind, voters, votings, self.options.concurrency)
+        return run, meter
+
+    async def free_run(
+        self, voters: Sequence[User], votings: Sequence[dict[str, Any]]
+    ) -> tuple[Run, Accounting]:
+        run, meter = await self._drive("free", voters, votings)
         counted, source = await settled_count(
             lambda: counted_votes(self.http, self.admin, self.settings, votings),
             run.accepted,
@@ -73,15 +81,9 @@ class Livevote:
             await bus.stop()
         print(f"  granted {len(votings)} credit(s) each to {len(voters):,} users {how}", flush=True)
         before = await balances(self.http, voters, self.options.concurrency)
-        print(
-            f"paid run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
-            f"{self.options.concurrency} in flight",
-            flush=True,
-        )
-        meter = self.meter()
-        meter.start()
-        run = await drive(self.api, "paid", voters, votings, self.options.concurrency)
+        run, meter = await self._drive("paid", voters, votings)
         if run.accepted == 0:
+            meter.stop()
             return run, f"no paid vote was accepted: {dict(run.errors())}"
         accounting = await self._paid_accounting(votings, run, meter)
         run.cpu, run.memory = meter.spent, meter.memory

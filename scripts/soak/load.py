@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import random
 import time
 import uuid
@@ -23,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scripts.soak.client import Answer, Api, GaveUp, User, new_key
+from scripts.stripe_events import delivery, paid_checkout
 
 PASSWORD = "soak-password-1"
 
@@ -178,37 +176,9 @@ class Load:
             self.book.purchased[user.id] += self._pack_credits
 
     async def _report_paid(self, session: str, user: User) -> Answer:
-        event = {
-            "id": f"evt_{uuid.uuid4().hex}",
-            "object": "event",
-            "api_version": "2025-06-30.basil",
-            "created": int(time.time()),
-            "livemode": False,
-            "type": "checkout.session.completed",
-            "data": {
-                "object": {
-                    "id": session,
-                    "object": "checkout.session",
-                    "amount_total": 500,
-                    "client_reference_id": user.id,
-                    "metadata": {"user_id": user.id, "pack_id": self._pack_id},
-                    "payment_status": "paid",
-                }
-            },
-        }
-        payload = json.dumps(event).encode()
-        return await self.api.call(
-            "POST",
-            "/stripe/webhook",
-            content=payload,
-            headers={"Content-Type": "application/json", "Stripe-Signature": self._sign(payload)},
-        )
-
-    def _sign(self, payload: bytes) -> str:
-        # Signed again on every report, as Stripe does on each delivery.
-        at = int(time.time())
-        digest = hmac.new(self._secret.encode(), f"{at}.".encode() + payload, hashlib.sha256)
-        return f"t={at},v1={digest.hexdigest()}"
+        event = paid_checkout(session, user.id, self._pack_id)
+        body, headers = delivery(event, self._secret)
+        return await self.api.call("POST", "/stripe/webhook", content=body, headers=headers)
 
     # The operator ----------------------------------------------------------------
 

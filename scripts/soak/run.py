@@ -142,8 +142,8 @@ def run(options: Options) -> Outcome:
         system = System(env, output=output, replicas=options.replicas)
         stack.callback(system.stop)
         system.start(timeout=120)
-        return asyncio.run(soak(system, options, credentials))
-    raise AssertionError("unreachable")
+        outcome = asyncio.run(soak(system, options, credentials))
+    return outcome
 
 
 def parse(argv: Sequence[str] | None) -> Options:

@@ -7,10 +7,11 @@ services may add fields (DESIGN: add freely, never rename) before the gateway na
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -71,9 +72,9 @@ def _email_address(value: str) -> str:
         raise ValueError(f"not an e-mail address: {error}") from None
 
 
-# The schema tells clients what the validator refuses: the pattern is documentation
-# (ECMA regex, lookahead), the check is email_validator's.
-_NOT_SPECIAL_USE = r"^(?!.*[@.](?:arpa|invalid|local|localhost|onion|test)\.?$)"
+# The schema tells clients what the validator refuses, from the validator's own list: the
+# pattern is documentation (ECMA regex, lookahead), the check is email_validator's.
+_NOT_SPECIAL_USE = rf"^(?!.*[@.](?:{'|'.join(map(re.escape, SPECIAL_USE_DOMAIN_NAMES))})\.?$)"
 
 EmailAddress = Annotated[
     str,

@@ -4,11 +4,7 @@ through the API, as the admin panel would do it."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +15,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, Route, expect
 
+from scripts.stripe_events import delivery, paid_checkout
 from tests.browser.conftest import SCREENSHOTS, WEBHOOK_SECRET
 from tests.support import eventually
 
@@ -112,43 +109,11 @@ async def new_account(api: httpx.AsyncClient) -> tuple[str, str]:
     return email, str(created.json()["id"])
 
 
-def webhook_signature(payload: str) -> str:
-    """The Stripe-Signature header Stripe would send: t=<time>,v1=HMAC-SHA256(t.payload)."""
-    timestamp = int(time.time())
-    digest = hmac.new(WEBHOOK_SECRET.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
 async def stripe_reports_paid(
     api: httpx.AsyncClient, session_id: str, user_id: str, pack_id: str
 ) -> None:
-    event = {
-        "id": f"evt_{uuid.uuid4().hex}",
-        "object": "event",
-        "api_version": "2025-06-30.basil",
-        "created": int(time.time()),
-        "livemode": False,
-        "type": "checkout.session.completed",
-        "data": {
-            "object": {
-                "id": session_id,
-                "object": "checkout.session",
-                "amount_total": 500,
-                "client_reference_id": user_id,
-                "metadata": {"user_id": user_id, "pack_id": pack_id},
-                "payment_status": "paid",
-            }
-        },
-    }
-    payload = json.dumps(event)
-    answer = await api.post(
-        "/stripe/webhook",
-        content=payload.encode(),
-        headers={
-            "Content-Type": "application/json",
-            "Stripe-Signature": webhook_signature(payload),
-        },
-    )
+    body, headers = delivery(paid_checkout(session_id, user_id, pack_id), WEBHOOK_SECRET)
+    answer = await api.post("/stripe/webhook", content=body, headers=headers)
     assert answer.status_code == 200, answer.text
 
 
