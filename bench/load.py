@@ -4,20 +4,18 @@ gateway and for the plain peer."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
 from bench.meter import Memory
-
-T = TypeVar("T")
+from scripts.gather import bounded
 
 
 @dataclass(frozen=True)
@@ -72,19 +70,6 @@ class Run:
     def cpu_ms_per_vote(self) -> float:
         """CPU milliseconds of every measured process per accepted vote."""
         return 1000 * sum(self.cpu.values()) / self.accepted if self.accepted else 0.0
-
-
-async def bounded(work: Iterable[Awaitable[T]], limit: int) -> list[T]:
-    """Await every item, at most ``limit`` at once; the results in the items' order."""
-    items = enumerate(work)
-    results: dict[int, T] = {}
-
-    async def worker() -> None:
-        for index, item in items:
-            results[index] = await item
-
-    await asyncio.gather(*(worker() for _ in range(limit)))
-    return [results[index] for index in range(len(results))]
 
 
 async def cast(http: aiohttp.ClientSession, user: User, voting_id: str, option_id: str) -> Sample:

@@ -16,13 +16,14 @@ from bench.accounting import Accounting
 from bench.ceilings import Ceiling, StoreCeiling, broker_ceiling, store_ceiling
 from bench.fixtures import login, new_user, open_voting
 from bench.livevote_runs import Livevote
-from bench.load import Run, User, bounded
+from bench.load import Run, User
 from bench.options import Options, parse_options
 from bench.peer_runs import Peer, PeerProcess
 from bench.profiling import profile, report_profiles
 from bench.report import report_accounting, report_comparison, report_runs
 from bench.system import bench_env, drop_namespace, runtime_settings
 from eventing.settings import RuntimeSettings
+from scripts.gather import bounded
 from scripts.launch import System, local_stack
 
 

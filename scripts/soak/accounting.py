@@ -20,20 +20,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
+from scripts.gather import bounded
 from scripts.soak.client import Api, GaveUp, User
 from scripts.soak.load import Book
 
-T = TypeVar("T")
 # An update must reach a user who opted in this long before it was sent; the notifier
 # learns of preferences through events, which a crash or a broker restart delays.
 UPDATE_GRACE_SECONDS = 30.0
 SETTLE_SECONDS = 300.0
 IDLE_QUEUES = ("dead-letters", "unrouted")
+# Reads in flight while checking the books.
+READERS = 8
 
 
 @dataclass
@@ -51,16 +51,6 @@ class Accounts:
             self.problems.append(problem)
 
 
-async def _bounded(work: list[Callable[[], Awaitable[T]]], limit: int = 8) -> list[T]:
-    gate = asyncio.Semaphore(limit)
-
-    async def one(job: Callable[[], Awaitable[T]]) -> T:
-        async with gate:
-            return await job()
-
-    return list(await asyncio.gather(*(one(job) for job in work)))
-
-
 async def settle(api: Api, admin: dict[str, str], book: Book) -> float:
     """Until no vote is pending and every queue is drained; the seconds it took."""
     started = time.monotonic()
@@ -68,7 +58,7 @@ async def settle(api: Api, admin: dict[str, str], book: Book) -> float:
     users = {user.id: user for user in book.users}
     pending = list(book.votes)
     while pending and time.monotonic() < deadline:
-        states = await _bounded([partial(_vote_state, api, users[u], v) for v, u in pending])
+        states = await bounded((_vote_state(api, users[u], v) for v, u in pending), READERS)
         pending = [key for key, state in zip(pending, states, strict=True) if state == "pending"]
         if pending:
             await asyncio.sleep(1)
@@ -115,7 +105,7 @@ async def account(api: Api, admin: dict[str, str], book: Book) -> Accounts:
 async def _votes(api: Api, admin: dict[str, str], book: Book, accounts: Accounts) -> Counter[str]:
     users = {user.id: user for user in book.users}
     keys = list(book.votes)
-    states = await _bounded([partial(_vote_state, api, users[u], v) for v, u in keys])
+    states = await bounded((_vote_state(api, users[u], v) for v, u in keys), READERS)
     confirmed: Counter[str] = Counter()
     confirmed_paid: Counter[str] = Counter()
     kinds = {voting.id: voting.kind for voting in book.votings}
@@ -162,7 +152,7 @@ async def _credits(api: Api, book: Book, confirmed_paid: Counter[str], accounts:
         accounts.expect(me["credits"] >= 0, f"{user.id}: negative credits {me['credits']}")
         accounts.expect(me["credits_reserved"] == 0, f"{user.id}: credits still held")
 
-    await _bounded([partial(one, user) for user in book.users])
+    await bounded((one(user) for user in book.users), READERS)
     accounts.facts["credits granted"] = sum(book.granted.values())
     accounts.facts["credits bought"] = sum(book.purchased.values())
 
@@ -198,6 +188,6 @@ async def _inboxes(api: Api, book: Book, accounts: Accounts) -> None:
             elif user.updates_since < sent - UPDATE_GRACE_SECONDS:
                 accounts.expect(title in updates, f"{user.id} opted in, never got {title!r}")
 
-    await _bounded([partial(one, user) for user in book.users])
+    await bounded((one(user) for user in book.users), READERS)
     for kind, count in sorted(kinds.items()):
         accounts.facts[f"inbox {kind}s"] = count
