@@ -32,7 +32,6 @@ class User:
 class Answer:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
-    tries: int = 1
 
     @property
     def code(self) -> str | None:
@@ -77,11 +76,8 @@ class Api:
                 )
                 if response.status_code not in RETRIED_STATUSES:
                     body = response.json() if response.content else {}
-                    return Answer(
-                        response.status_code,
-                        body if isinstance(body, dict) else {"items": body},
-                        tries,
-                    )
+                    listed = body if isinstance(body, dict) else {"items": body}
+                    return Answer(response.status_code, listed)
             except (httpx.TransportError, ValueError):
                 pass
             if time.monotonic() > deadline:
