@@ -134,7 +134,7 @@ async def run(users: int) -> int:
             await bus.publish_event(Envelope.wrap(alert))
             seconds = await _until(fcm, already + users, started, timeout=600)
             pushed = await _accepted(fcm) - already
-            inboxed = await db["inbox"].count_documents({"campaign": f"alert:{voting_id}"})
+            inboxed = await db["inbox_entries"].count_documents({"campaign": f"alert:{voting_id}"})
             rate = pushed / seconds if seconds else 0.0
             print(f"\nfan-out of one alert to {users:,} users, one device each, none voted:")
             print(f"  firebase-admin alone (ceiling): {raw:,.0f} pushes/s")

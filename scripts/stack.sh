@@ -11,8 +11,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${LIVEVOTE_STACK_DIR:-$ROOT/.stack}"
 TOOLS="${LIVEVOTE_TOOLS_DIR:-$HOME/.local/share/livevote/bin}"
 FERRETDB_VERSION="v1.24.2"
-# The build carries one fix (see install_ferretdb); a new name makes old builds rebuild.
-FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-index"
+# The build carries two fixes (see install_ferretdb); a new name makes old builds rebuild.
+FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-pushdown"
 RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
 # The management API (queue depths and consumers for the operator's health page).
 RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
@@ -91,6 +91,14 @@ install_ferretdb() {
   sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" "$metadata"
   grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$metadata" \
     || { log "the FerretDB _id index fix no longer applies to $FERRETDB_VERSION"; exit 1; }
+  # It also pushes `_id` down only when the filter is that one equality: `{_id, version}`
+  # or an `_id` range (a user's inbox) scanned. scripts/ferretdb/id_pushdown.go pushes an
+  # equality among other keys and the prefix of a string range down as index seeks.
+  local collection="$work/src/internal/backends/sqlite/collection.go"
+  cp "$ROOT/scripts/ferretdb/id_pushdown.go" "$work/src/internal/backends/sqlite/"
+  perl -0pi -e 's/\tif params\.Filter\.Len\(\) == 1 \{\n\t\tv, _ := params\.Filter\.Get\("_id"\)\n\t\tswitch v\.\(type\) \{\n\t\tcase string, types\.ObjectID:\n\t\t\twhereClause = [^\n]*\n\t\t\targs = [^\n]*\n\t\t\}\n\t\}\n/\twhereClause, args = idPushdown(params.Filter)\n/' "$collection"
+  grep -q "idPushdown(params.Filter)" "$collection" \
+    || { log "the FerretDB _id pushdown no longer applies to $FERRETDB_VERSION"; exit 1; }
   (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$FERRETDB" ./cmd/ferretdb)
   rm -rf "$work"
 }

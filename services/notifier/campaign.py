@@ -4,8 +4,9 @@ A campaign is named for what it is about, so that deciding it again finds it dec
 ``update:<update id>``, ``reminder:<voting id>``, ``alert:<voting id>``. Its audience is
 decided once, sorted and cut into chunks of ``CHUNK`` users; each chunk is then
 delivered on its own (inbox entries, in-app messages, pushes) and marked sent. A user's
-inbox entry is named after the campaign and the user, so however often a campaign is
-delivered (a redelivered event, a restarted notifier), each user has one entry.
+inbox entry is named after the campaign (its time, then its name) and the user, so
+however often a campaign is delivered (a redelivered event, a restarted notifier), each
+user has one entry.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from contracts.notifier import NotificationKind
 from services.notifier.push import Push
@@ -21,6 +22,8 @@ from services.notifier.push import Push
 # Users per chunk: one inbox insert and at most one FCM call (500 messages) per device
 # each, and what a notifier killed mid-delivery may deliver again.
 CHUNK = 500
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +57,13 @@ def chunks_of(users: Iterable[str]) -> list[list[str]]:
     return [ordered[start : start + CHUNK] for start in range(0, len(ordered), CHUNK)]
 
 
-def notification_id(campaign_id: str, user_id: str) -> str:
-    """The id of ``user_id``'s inbox entry of the campaign: the same every time."""
-    return hashlib.sha256(f"{campaign_id}\x1f{user_id}".encode()).hexdigest()[:32]
+def notification_id(campaign_id: str, created_at: datetime, user_id: str) -> str:
+    """The id of ``user_id``'s inbox entry of the campaign: the same every time, and
+    ordered as the campaigns were created (milliseconds since the epoch, then a digest)."""
+    aware = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+    milliseconds = (aware - _EPOCH) // timedelta(milliseconds=1)
+    digest = hashlib.sha256(f"{campaign_id}\x1f{user_id}".encode()).hexdigest()[:24]
+    return f"{milliseconds:013d}-{digest}"
 
 
 def push_of(content: Content, notification: str, token: str) -> Push:

@@ -72,7 +72,7 @@ class Fanout:
         owners: list[str] = []
         pushes: list[Push] = []
         for user, own in zip(offline, devices, strict=True):
-            notification = notification_id(campaign.id, user)
+            notification = notification_id(campaign.id, campaign.created_at, user)
             for device in own:
                 owners.append(user)
                 pushes.append(push_of(campaign.content, notification, device.token))
@@ -104,7 +104,7 @@ class Fanout:
                     NotificationCreated(
                         user_id=user,
                         notification=Notification(
-                            id=notification_id(campaign.id, user),
+                            id=notification_id(campaign.id, campaign.created_at, user),
                             kind=content.kind,
                             title=content.title,
                             body=content.body,

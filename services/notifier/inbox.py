@@ -1,26 +1,39 @@
-"""The inbox read model (collection ``inbox``): every notification a user was sent.
+"""The inbox read model (collection ``inbox_entries``): every notification a user was sent.
 
-One document per user and campaign, inserted once (its ``_id`` is the notification id,
-see :mod:`services.notifier.campaign`). Pages are newest first, by creation time and id,
-with an opaque cursor naming the last item of the page before.
+One document per user and campaign, named ``<user id>/<notification id>`` and inserted
+once. A notification id starts with its campaign's creation time (milliseconds, fixed
+width), so a user's entries are the one ``_id`` range ``<user id>/…``, in time order.
+Every read and write is by ``_id`` (a page, the unread count, a read mark): the one key
+every MongoDB-wire server answers from an index, FerretDB v1 included (with the prefix
+pushdown ``scripts/stack.sh`` builds in). Pages are newest first, with an opaque cursor
+naming the last item of the page before.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from pymongo import DESCENDING
+from pymongo import DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.notifier import Inbox, Notification
 from eventing.grouped import insert_missing
+from eventing.logs import get_logger
 from services.notifier.campaign import Campaign, notification_id
 
+log = get_logger(__name__)
+
 Document = dict[str, Any]
+
+ENTRIES = "inbox_entries"
+# Entries named by campaign and user alone, before pages were `_id` ranges.
+LEGACY = "inbox"
+# Sorts after every notification id (digits, '-', hex).
+_AFTER_ALL = "~"
+_NOTIFICATION_ID = re.compile(r"\d{13}-[0-9a-f]{24}")
 
 
 class BadCursor(ValueError):
@@ -29,81 +42,100 @@ class BadCursor(ValueError):
 
 class InboxStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._inbox = database["inbox"]
+        self._database = database
+        self._entries = database[ENTRIES]
 
-    async def ensure_indexes(self) -> None:
-        await self._inbox.create_index(
-            [("user_id", 1), ("created_at", DESCENDING), ("_id", DESCENDING)], name="page"
-        )
-        await self._inbox.create_index([("user_id", 1), ("read", 1)], name="unread")
+    async def prepare(self) -> None:
+        """Move entries written before pages were ranges into the ranges, then drop them.
+
+        Inserting an entry that is there already does nothing, so a notifier that dies
+        half-way moves the rest when it starts again."""
+        if LEGACY not in await self._database.list_collection_names():
+            return
+        legacy = self._database[LEGACY]
+        moved = 0
+        batch: list[Document] = []
+        async for document in legacy.find({}, sort=[("_id", 1)]):
+            batch.append(_moved(document))
+            if len(batch) == 500:
+                moved += await insert_missing(self._entries, batch)
+                batch = []
+        moved += await insert_missing(self._entries, batch)
+        await legacy.drop()
+        log.info("inbox entries moved to per-user ranges", moved=moved)
 
     async def add(self, campaign: Campaign, users: Sequence[str]) -> int:
         """Each user's entry of the campaign, unless it is there; how many were new."""
-        content = campaign.content
+        content, created_at = campaign.content, campaign.created_at
         return await insert_missing(
-            self._inbox,
+            self._entries,
             [
                 {
-                    "_id": notification_id(campaign.id, user_id),
+                    "_id": _key(user_id, notification_id(campaign.id, created_at, user_id)),
                     "user_id": user_id,
                     "campaign": campaign.id,
                     "kind": content.kind,
                     "title": content.title,
                     "body": content.body,
                     "voting_id": content.voting_id,
-                    "created_at": campaign.created_at,
+                    "created_at": created_at,
                     "read": False,
                 }
                 for user_id in users
             ],
         )
 
-    async def entry(self, user_id: str, notification: str) -> Notification | None:
-        document = await self._inbox.find_one({"_id": notification})
-        if document is None or document["user_id"] != user_id:
-            return None
-        return _notification(document)
-
     async def page(self, user_id: str, cursor: str | None, limit: int) -> Inbox:
-        query: Document = {"user_id": user_id}
-        if cursor is not None:
-            created_at, last_id = _decode(cursor)
-            query["$or"] = [
-                {"created_at": {"$lt": created_at}},
-                {"created_at": created_at, "_id": {"$lt": last_id}},
-            ]
-        documents = await self._inbox.find(
-            query, sort=[("created_at", DESCENDING), ("_id", DESCENDING)], limit=limit + 1
+        before = _key(user_id, _decode(cursor) if cursor is not None else _AFTER_ALL)
+        documents = await self._entries.find(
+            {"_id": {"$gt": _key(user_id, ""), "$lt": before}},
+            sort=[("_id", DESCENDING)],
+            limit=limit + 1,
         ).to_list()
         items = [_notification(document) for document in documents[:limit]]
         more = len(documents) > limit
-        unread = await self._inbox.count_documents({"user_id": user_id, "read": False})
         return Inbox(
             items=items,
-            unread=unread,
-            next_cursor=_encode(documents[limit - 1]) if more else None,
+            unread=await self._unread(user_id),
+            next_cursor=_encode(items[-1].id) if more else None,
         )
 
-    async def mark_read(self, user_id: str, notification: str) -> bool:
-        """False when the user has no such notification."""
-        result = await self._inbox.update_one(
-            {"_id": notification, "user_id": user_id}, {"$set": {"read": True}}
+    async def mark_read(self, user_id: str, notification: str) -> Notification | None:
+        """The entry, read; None when the user has no such notification."""
+        document = await self._entries.find_one_and_update(
+            {"_id": _key(user_id, notification)},
+            {"$set": {"read": True}},
+            return_document=ReturnDocument.AFTER,
         )
-        return result.matched_count == 1
+        return _notification(document) if document is not None else None
 
     async def mark_all_read(self, user_id: str) -> int:
-        result = await self._inbox.update_many(
-            {"user_id": user_id, "read": False}, {"$set": {"read": True}}
+        result = await self._entries.update_many(
+            {**_range(user_id), "read": False}, {"$set": {"read": True}}
         )
         return result.modified_count
 
-    async def of_campaign(self, campaign_id: str) -> int:
-        return await self._inbox.count_documents({"campaign": campaign_id})
+    async def _unread(self, user_id: str) -> int:
+        return await self._entries.count_documents({**_range(user_id), "read": False})
+
+
+def _key(user_id: str, notification: str) -> str:
+    return f"{user_id}/{notification}"
+
+
+def _range(user_id: str) -> Document:
+    return {"_id": {"$gt": _key(user_id, ""), "$lt": _key(user_id, _AFTER_ALL)}}
+
+
+def _moved(document: Document) -> Document:
+    user_id = document["user_id"]
+    notification = notification_id(document["campaign"], document["created_at"], user_id)
+    return {**document, "_id": _key(user_id, notification)}
 
 
 def _notification(document: Document) -> Notification:
     return Notification(
-        id=document["_id"],
+        id=document["_id"].partition("/")[2],
         kind=document["kind"],
         title=document["title"],
         body=document["body"],
@@ -113,15 +145,16 @@ def _notification(document: Document) -> Notification:
     )
 
 
-def _encode(document: Document) -> str:
-    position = [document["created_at"].isoformat(), document["_id"]]
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+def _encode(notification: str) -> str:
+    return base64.urlsafe_b64encode(notification.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[datetime, str]:
+def _decode(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        created_at, last_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created_at), str(last_id)
-    except (ValueError, TypeError) as error:
+        notification = base64.urlsafe_b64decode(padded).decode()
+    except (ValueError, UnicodeDecodeError) as error:
         raise BadCursor(cursor) from error
+    if not _NOTIFICATION_ID.fullmatch(notification):
+        raise BadCursor(cursor)
+    return notification

@@ -80,10 +80,10 @@ class NotificationHandlers:
         return Reply.ok(page.model_dump(mode="json"))
 
     async def mark_read(self, command: MarkNotificationRead, _: Envelope) -> Reply:
-        if not await self._inbox.mark_read(command.user_id, command.notification_id):
+        entry = await self._inbox.mark_read(command.user_id, command.notification_id)
+        if entry is None:
             return Reply.fail(ErrorCode.NOT_FOUND, "you have no such notification")
-        entry = await self._inbox.entry(command.user_id, command.notification_id)
-        return Reply.ok(entry.model_dump(mode="json") if entry else None)
+        return Reply.ok(entry.model_dump(mode="json"))
 
     async def mark_all_read(self, command: MarkAllNotificationsRead, _: Envelope) -> Reply:
         marked = await self._inbox.mark_all_read(command.user_id)

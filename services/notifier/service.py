@@ -68,7 +68,7 @@ class NotifierService(ServiceRuntime):
                 "recorded as failed; inbox and in-app delivery go on"
             )
         await self.recipients.ensure_indexes()
-        await self.inbox.ensure_indexes()
+        await self.inbox.prepare()
         await self.attendance.ensure_indexes()
         await super().start()
 

@@ -91,7 +91,7 @@ async def test_a_notifier_killed_mid_alert_reaches_everyone_once_in_the_inbox(
 
         delivery = await campaign_done(db, f"alert:{voting_id}", timeout=120)
         assert delivery["audience"] == RECIPIENTS
-        entries = db["inbox"].find({"campaign": f"alert:{voting_id}"}, {"user_id": 1})
+        entries = db["inbox_entries"].find({"campaign": f"alert:{voting_id}"}, {"user_id": 1})
         inbox = Counter([d["user_id"] async for d in entries])
         assert set(inbox) == set(users) and set(inbox.values()) == {1}
         pushes = Counter(await ours())
@@ -111,7 +111,8 @@ async def test_a_notifier_killed_mid_alert_reaches_everyone_once_in_the_inbox(
 
         await eventually(handled_thrice, timeout=60)
         assert len(await ours()) == sum(pushes.values())
-        assert await db["inbox"].count_documents({"campaign": f"alert:{voting_id}"}) == RECIPIENTS
+        entries = db["inbox_entries"]
+        assert await entries.count_documents({"campaign": f"alert:{voting_id}"}) == RECIPIENTS
     finally:
         await bus.stop()
         await client.close()

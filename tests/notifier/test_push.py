@@ -20,6 +20,8 @@ async def pusher(fake_fcm: FakeFcm) -> AsyncIterator[FcmPusher]:
     pusher = FcmPusher(settings, app_name=f"test-{uuid.uuid4().hex[:8]}")
     yield pusher
     await pusher.close()
+    # Faults a test asked for and did not use up would fail the pushes of later tests.
+    await fake_fcm.clear()
 
 
 def push(token: str, **options: object) -> Push:
