@@ -10,13 +10,10 @@ from pymongo.errors import DuplicateKeyError
 
 from eventing.grouped import Document, GroupedInserts
 from eventing.repository import A, Repository
+from eventing.settings import cache_bounds
 from eventing.store import EventStore
 
 SHOW_ATTEMPTS = 10
-
-# Documents whose version a VersionedDocuments remembers; past this many it forgets them
-# all and asks the server again.
-KNOWN_DOCUMENTS = 100_000
 
 
 class VersionedDocuments:
@@ -28,6 +25,8 @@ class VersionedDocuments:
         # The version each document was last seen to show, by this process's read or
         # write: a version only grows (read models are only ever deleted whole, by clear()).
         self._known: dict[str, int] = {}
+        # Past this many it forgets them all and asks the server again.
+        self._known_at_most = cache_bounds().known_versions
 
     async def version(self, document_id: str) -> int:
         """The stream version the document shows; 0 when there is none."""
@@ -55,7 +54,7 @@ class VersionedDocuments:
         await self.collection.delete_many({})
 
     def _know(self, document_id: str, version: int) -> None:
-        if len(self._known) >= KNOWN_DOCUMENTS and document_id not in self._known:
+        if len(self._known) >= self._known_at_most and document_id not in self._known:
             self._known.clear()
         self._known[document_id] = version
 

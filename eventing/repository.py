@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 
 from contracts import Envelope
 from eventing.aggregate import Aggregate
+from eventing.settings import cache_bounds
 from eventing.store import Commit, ConcurrencyConflict, EventStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -21,10 +22,6 @@ T = TypeVar("T")
 # a race any more.
 CHANGE_ATTEMPTS = 20
 
-# How many aggregates a repository remembers as this process last saved them, so that
-# the next change of one starts without reading its stream.
-REMEMBERED_AGGREGATES = 10_000
-
 
 class Repository(Generic[A]):
     def __init__(
@@ -32,11 +29,11 @@ class Repository(Generic[A]):
         store: EventStore,
         factory: Callable[[str], A],
         *,
-        remember: int = REMEMBERED_AGGREGATES,
+        remember: int | None = None,
     ) -> None:
         self._store = store
         self._factory = factory
-        self._remember = remember
+        self._remember = cache_bounds().remembered_aggregates if remember is None else remember
         self._remembered: OrderedDict[str, A] = OrderedDict()
         self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,3 +49,23 @@ class RuntimeSettings(BaseSettings):
 
     def database_name(self, service: str) -> str:
         return f"{self.namespace}_{service}"
+
+
+class CacheBounds(BaseSettings):
+    """How much each in-process cache of the event-sourcing runtime may hold (prefix
+    ``LIVEVOTE_``): what a process keeps in memory grows with these, not with the data."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVEVOTE_", extra="ignore")
+
+    # Aggregates each repository keeps as this process last saved them, so that the next
+    # change of one starts without reading its stream (0: none).
+    remembered_aggregates: int = Field(default=10_000, ge=0, le=10_000_000)
+    # Read-model documents whose version each collection remembers, so that an event of
+    # this process coming back from the broker is recognised without a read.
+    known_versions: int = Field(default=100_000, ge=0, le=100_000_000)
+
+
+@functools.cache
+def cache_bounds() -> CacheBounds:
+    """The process's bounds, read from the environment once."""
+    return CacheBounds()

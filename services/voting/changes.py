@@ -10,6 +10,7 @@ and this process stops relying on a voting's cached rules the moment it changes 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 
 from contracts import Envelope
@@ -25,23 +26,29 @@ class RecentVotings:
 
     Every vote needs its voting's rules, and reading the voting's stream for each of
     thousands of votes a second is the cost avoided here. An entry is dropped as soon as
-    any process of the service sees that voting change (a broadcast of its events), and
-    is never older than ``ttl`` seconds.
+    any process of the service sees that voting change (a broadcast of its events), is
+    never older than ``ttl`` seconds, and at most ``size`` are kept (the least recently
+    used go first).
     """
 
-    def __init__(self, repository: Repository[Voting], ttl: float) -> None:
+    def __init__(self, repository: Repository[Voting], ttl: float, size: int) -> None:
         self._repository = repository
         self._ttl = ttl
-        self._entries: dict[str, tuple[float, Voting]] = {}
+        self._size = size
+        self._entries: OrderedDict[str, tuple[float, Voting]] = OrderedDict()
 
     async def get(self, voting_id: str) -> Voting | None:
         now = time.monotonic()
         entry = self._entries.get(voting_id)
         if entry is not None and now - entry[0] < self._ttl:
+            self._entries.move_to_end(voting_id)
             return entry[1]
         voting = await self._repository.get(voting_id)
         if voting is not None:
             self._entries[voting_id] = (now, voting)
+            self._entries.move_to_end(voting_id)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
         return voting
 
     def forget(self, voting_id: str) -> None:
@@ -50,16 +57,25 @@ class RecentVotings:
     def __contains__(self, voting_id: object) -> bool:
         return voting_id in self._entries
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 class Changes:
-    def __init__(self, store: EventStore, read_models: VotingReadModels, cache_ttl: float) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        read_models: VotingReadModels,
+        cache_ttl: float,
+        cache_size: int,
+    ) -> None:
         self.store = store
         self.read_models = read_models
         self.votings = Repository(store, Voting)
         self.votes = Repository(store, Vote)
         self.registrations = Repository(store, Registration)
         self.calendars = Repository(store, Calendar)
-        self.recent = RecentVotings(self.votings, cache_ttl)
+        self.recent = RecentVotings(self.votings, cache_ttl, cache_size)
 
     async def save(self, repository: Repository[A], aggregate: A, cause: Envelope) -> Commit | None:
         """Save the aggregate's pending events (if any) and project them."""

@@ -48,7 +48,9 @@ class VotingHandlers:
         clock: Clock,
         settings: VotingSettings,
     ) -> None:
-        self._changes = Changes(store, read_models, settings.voting_cache_seconds)
+        self._changes = Changes(
+            store, read_models, settings.voting_cache_seconds, settings.voting_cache_size
+        )
         self.recent = self._changes.recent
         self.lifecycle = Lifecycle(self._changes, clock, settings)
         self.ballots = Ballots(self._changes, clock, settings)

@@ -17,3 +17,5 @@ class VotingSettings(RuntimeSettings):
     # The longest a process relies on a voting's rules without reading them again (changes
     # made by any process reach every process at once through the broker anyway).
     voting_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    # Votings a process keeps at most for the vote path; the least recently used go first.
+    voting_cache_size: int = Field(default=10_000, ge=1, le=1_000_000)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from eventing import projection
 from eventing.projection import VersionedDocuments
-from eventing.settings import RuntimeSettings
+from eventing.settings import RuntimeSettings, cache_bounds
 
 
 @pytest.fixture
@@ -65,10 +64,18 @@ async def test_what_another_process_wrote_is_read_from_the_server(
     assert document is not None and (document["title"], document["version"]) == ("third", 3)
 
 
+@pytest.fixture
+def two_known_versions(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("LIVEVOTE_KNOWN_VERSIONS", "2")
+    cache_bounds.cache_clear()
+    yield
+    cache_bounds.cache_clear()
+
+
+@pytest.mark.usefixtures("two_known_versions")
 async def test_the_known_versions_are_bounded(
     tiles: AsyncCollection[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(projection, "KNOWN_DOCUMENTS", 2)
     here = VersionedDocuments(tiles)
     for n in range(3):
         await here.write(f"v{n}", 1, {"title": str(n)})
