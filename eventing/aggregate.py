@@ -14,6 +14,9 @@ from contracts import Envelope, Message
 class Aggregate:
     #: Streams of this aggregate are named ``f"{stream_prefix}-{id}"``.
     stream_prefix: ClassVar[str]
+    #: A load that replays this many events or more leaves a snapshot
+    #: (:mod:`eventing.snapshots`); 0 for aggregates whose streams stay short.
+    snapshot_after: ClassVar[int] = 0
 
     def __init__(self, aggregate_id: str) -> None:
         self.id = aggregate_id

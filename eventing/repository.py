@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from contracts import Envelope
 from eventing.aggregate import Aggregate
 from eventing.settings import cache_bounds
+from eventing.snapshots import Snapshots
 from eventing.store import Commit, ConcurrencyConflict, EventStore
 
 A = TypeVar("A", bound=Aggregate)
@@ -32,18 +33,24 @@ class Repository(Generic[A]):
         remember: int | None = None,
     ) -> None:
         self._store = store
+        self._snapshots = Snapshots(store.database)
         self._factory = factory
         self._remember = cache_bounds().remembered_aggregates if remember is None else remember
         self._remembered: OrderedDict[str, A] = OrderedDict()
         self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def get(self, aggregate_id: str) -> A | None:
-        """The aggregate rebuilt from its events, or None when its stream is empty."""
+        """The aggregate rebuilt from its events (after its snapshot, when it has one), or
+        None when its stream is empty."""
         aggregate = self._factory(aggregate_id)
-        events = await self._store.read(aggregate.stream)
-        if not events:
+        if aggregate.snapshot_after:
+            aggregate = await self._snapshots.load(aggregate) or aggregate
+        events = await self._store.read(aggregate.stream, after=aggregate.version)
+        if not events and aggregate.version == 0:
             return None
         aggregate.replay(events)
+        if aggregate.snapshot_after and len(events) >= aggregate.snapshot_after:
+            await self._snapshots.save(aggregate)
         return aggregate
 
     async def get_or_new(self, aggregate_id: str) -> A:

@@ -139,19 +139,24 @@ class EventStore:
             listener(commit)
         return commit
 
-    async def _documents(self, stream: str) -> list[dict[str, Any]]:
+    @property
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
+        return self._commits.database
+
+    async def _documents(self, stream: str, after: int = 0) -> list[dict[str, Any]]:
         documents = []
-        version = 1
+        version = after + 1
         while document := await self._commits.find_one({"_id": commit_id(stream, version)}):
             documents.append(document)
             version += len(document["events"])
         return documents
 
-    async def read(self, stream: str) -> list[Envelope]:
-        """The stream's events in order (empty for a stream nobody wrote)."""
+    async def read(self, stream: str, after: int = 0) -> list[Envelope]:
+        """The stream's events in order (empty for a stream nobody wrote); only those
+        after version ``after`` when that is where a commit ends."""
         return [
             event
-            for document in await self._documents(stream)
+            for document in await self._documents(stream, after)
             for event in Commit.from_document(document).events
         ]
 

@@ -291,6 +291,8 @@ class Calendar(Aggregate):
     """
 
     stream_prefix = "calendar"
+    # Every voting scheduled, moved or closed passes through.
+    snapshot_after = 20
     MAIN = "votings"
 
     def __init__(self, aggregate_id: str) -> None:

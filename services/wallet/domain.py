@@ -90,6 +90,8 @@ class Purchase:
 
 class Account(Aggregate):
     stream_prefix = "account"
+    # Every purchase, reservation and vote of the user passes through.
+    snapshot_after = 20
 
     def __init__(self, user_id: str) -> None:
         super().__init__(user_id)

@@ -93,10 +93,10 @@ async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
     reads = 0
     read = store.read
 
-    async def counted(stream: str) -> list[Envelope]:
+    async def counted(stream: str, after: int = 0) -> list[Envelope]:
         nonlocal reads
         reads += 1
-        return await read(stream)
+        return await read(stream, after)
 
     monkeypatch.setattr(store, "read", counted)
     await asyncio.gather(*(here.change("u2", grant(1)) for _ in range(20)))
