@@ -77,7 +77,6 @@ class Snapshots:
                 {"_id": aggregate.stream},
                 {
                     "_id": aggregate.stream,
-                    "version": aggregate.version,
                     "code": code_fingerprint(type(aggregate).__module__),
                     "state": Binary(state),
                 },
@@ -87,9 +86,6 @@ class Snapshots:
             pass  # another process wrote the stream's first snapshot at the same moment
         except (DocumentTooLarge, pickle.PicklingError) as error:
             log.warning("snapshot not written", stream=aggregate.stream, error=repr(error))
-
-    async def clear(self) -> None:
-        await self._snapshots.delete_many({})
 
 
 @functools.cache

@@ -86,9 +86,9 @@ class InboxStore:
         )
 
     async def page(self, user_id: str, cursor: str | None, limit: int) -> Inbox:
-        before = _key(user_id, _decode(cursor) if cursor is not None else _AFTER_ALL)
+        before = _decode(cursor) if cursor is not None else _AFTER_ALL
         documents = await self._entries.find(
-            {"_id": {"$gt": _key(user_id, ""), "$lt": before}},
+            _range(user_id, before),
             sort=[("_id", DESCENDING)],
             limit=limit + 1,
         ).to_list()
@@ -123,8 +123,9 @@ def _key(user_id: str, notification: str) -> str:
     return f"{user_id}/{notification}"
 
 
-def _range(user_id: str) -> Document:
-    return {"_id": {"$gt": _key(user_id, ""), "$lt": _key(user_id, _AFTER_ALL)}}
+def _range(user_id: str, before: str = _AFTER_ALL) -> Document:
+    """The user's entries older than the notification ``before`` (by default all)."""
+    return {"_id": {"$gt": _key(user_id, ""), "$lt": _key(user_id, before)}}
 
 
 def _moved(document: Document) -> Document:

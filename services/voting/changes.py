@@ -10,8 +10,9 @@ and this process stops relying on a voting's cached rules the moment it changes 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+
+from cachetools import TTLCache
 
 from contracts import Envelope
 from eventing.aggregate import Aggregate
@@ -33,22 +34,15 @@ class RecentVotings:
 
     def __init__(self, repository: Repository[Voting], ttl: float, size: int) -> None:
         self._repository = repository
-        self._ttl = ttl
-        self._size = size
-        self._entries: OrderedDict[str, tuple[float, Voting]] = OrderedDict()
+        self._entries: TTLCache[str, Voting] = TTLCache(size, ttl, timer=time.monotonic)
 
     async def get(self, voting_id: str) -> Voting | None:
-        now = time.monotonic()
-        entry = self._entries.get(voting_id)
-        if entry is not None and now - entry[0] < self._ttl:
-            self._entries.move_to_end(voting_id)
-            return entry[1]
+        voting = self._entries.get(voting_id)
+        if voting is not None:
+            return voting
         voting = await self._repository.get(voting_id)
         if voting is not None:
-            self._entries[voting_id] = (now, voting)
-            self._entries.move_to_end(voting_id)
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+            self._entries[voting_id] = voting
         return voting
 
     def forget(self, voting_id: str) -> None:
