@@ -87,8 +87,10 @@ async def test_two_schedulers_racing_fire_every_timer_once(
         expected = {(kind, v): 1 for v in votings for kind in (OPEN, CLOSE)}
         await eventually(lambda: voting.has(expected))
         await settled(voting, first, second)
+        # One event per timer (has() counts distinct messages): a message may still
+        # arrive twice, as the relay publishes at least once (another replica's sweep can
+        # overlap a publish slower than the grace), and consumers deduplicate it.
         assert voting.has(expected)
-        assert len(voting.received) == len(expected)
         for voting_id in votings:
             for kind in TimerKind:
                 stream = timer_stream(timer_id(voting_id, kind, 1))
