@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from pymongo import DeleteOne
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
@@ -84,19 +84,36 @@ class GroupedInserts(_Group[Document]):
         await self.collection.insert_many(items, ordered=False)
 
 
-class GroupedDeletes(_Group[Any]):
-    """Deletes by ``_id`` for many concurrent callers as one unordered bulk write."""
+# One write of one document, as pymongo's bulk API spells it.
+Write = DeleteOne | UpdateOne | ReplaceOne[Document]
+
+
+class GroupedWrites(_Group[Write]):
+    """Single-document deletes, updates and replaces for many concurrent callers as one
+    unordered bulk write. Each is by ``_id`` (the key FerretDB seeks; for deletes, one
+    DeleteOne each, not a delete with ``$in``, which it scans for); an upsert that finds
+    its ``_id`` taken raises :class:`DuplicateKeyError` for its caller alone."""
+
+    async def write(self, operation: Write) -> None:
+        await self._submit(operation)
 
     async def delete(self, document_id: Any) -> None:
-        await self._submit(document_id)
+        await self._submit(DeleteOne({"_id": document_id}))
 
     async def delete_many(self, document_ids: Sequence[Any]) -> None:
-        await asyncio.gather(*(self._submit(document_id) for document_id in document_ids))
+        await asyncio.gather(*(self.delete(document_id) for document_id in document_ids))
 
-    async def _write(self, items: Sequence[Any]) -> None:
-        # DeleteOne by _id, not one delete with $in: FerretDB uses its _id index only for
-        # an equality.
-        await self.collection.bulk_write([DeleteOne({"_id": i}) for i in items], ordered=False)
+    async def upsert(self, document_id: Any, update: Document) -> None:
+        """An idempotent update (set a flag, add to a set) of a document that may not
+        exist yet. Two of a batch may both try to insert it: the loser is sent again on
+        its own, as the update of a document that now exists."""
+        try:
+            await self._submit(UpdateOne({"_id": document_id}, update, upsert=True))
+        except DuplicateKeyError:
+            await self.collection.update_one({"_id": document_id}, update, upsert=True)
+
+    async def _write(self, items: Sequence[Write]) -> None:
+        await self.collection.bulk_write(list(items), ordered=False)
 
 
 def _write_error(details: dict[str, Any]) -> WriteError:

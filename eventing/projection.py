@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
+from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from eventing.grouped import Document, GroupedInserts
+from eventing.grouped import Document, GroupedInserts, GroupedWrites
 from eventing.repository import A, Repository
 from eventing.settings import cache_bounds
 from eventing.store import EventStore
@@ -22,11 +24,15 @@ class VersionedDocuments:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self.collection = collection
         self._inserts = GroupedInserts(collection)
+        self._replaces = GroupedWrites(collection)
         # The version each document was last seen to show, by this process's read or
         # write: a version only grows (read models are only ever deleted whole, by clear()).
         self._known: dict[str, int] = {}
         # Past this many it forgets them all and asks the server again.
         self._known_at_most = cache_bounds().known_versions
+        # This process's writes on their way, by document: the broker can bring an event
+        # back before the write that shows it has been acknowledged.
+        self._writing: dict[str, asyncio.Future[None]] = {}
 
     async def version(self, document_id: str) -> int:
         """The stream version the document shows; 0 when there is none."""
@@ -46,6 +52,10 @@ class VersionedDocuments:
         """
         if self._known.get(document_id, 0) >= version:
             return True
+        if (writing := self._writing.get(document_id)) is not None:
+            await asyncio.shield(writing)
+            if self._known.get(document_id, 0) >= version:
+                return True
         return await self.version(document_id) >= version
 
     async def clear(self) -> None:
@@ -62,27 +72,38 @@ class VersionedDocuments:
         """Write the document as of ``version`` unless it already shows that version or a
         newer one.
 
-        Every step filters on ``_id`` alone, the cheapest filter on every MongoDB-wire
-        server (see :mod:`eventing.store`). The check and the write are two steps, so a
-        slower writer can still land an older state; callers that must converge read the
-        version back.
+        One (grouped) write, filtered on ``_id`` (the key every MongoDB-wire server seeks; see
+        :mod:`eventing.store`): a document that shows an older version is replaced, a
+        missing one inserted, and one as new or newer makes the insert a duplicate key.
+        On a server whose conditional writes are not atomic (FerretDB) a slower writer can
+        still land an older state; callers that must converge read the version back.
         """
-        if version == 1:
-            # A stream's first version, in one (grouped) insert: a document that exists
-            # already shows version 1 or newer.
-            with contextlib.suppress(DuplicateKeyError):
-                await self._inserts.insert({"_id": document_id, **fields, "version": version})
-            if document_id not in self._known:
-                self._know(document_id, version)
+        if self._known.get(document_id, 0) >= version:
             return
-        if await self.version(document_id) >= version:
+        if document_id in self._writing:
+            await self._write(document_id, version, fields)
             return
-        # Two writers inserting the same new document at once: the other one's is as good.
+        self._writing[document_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._write(document_id, version, fields)
+        finally:
+            self._writing.pop(document_id).set_result(None)
+
+    async def _write(self, document_id: str, version: int, fields: Document) -> None:
+        document = {**fields, "version": version}
         with contextlib.suppress(DuplicateKeyError):
-            await self.collection.replace_one(
-                {"_id": document_id}, {**fields, "version": version}, upsert=True
-            )
-        self._know(document_id, version)
+            if version == 1:
+                # A stream's first version, in one (grouped) insert: a document that
+                # exists already shows version 1 or newer.
+                await self._inserts.insert({"_id": document_id, **document})
+            else:
+                await self._replaces.write(
+                    ReplaceOne(
+                        {"_id": document_id, "version": {"$lt": version}}, document, upsert=True
+                    )
+                )
+        if self._known.get(document_id, 0) < version:
+            self._know(document_id, version)
 
 
 async def show_newest(

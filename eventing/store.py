@@ -5,9 +5,10 @@ its first version (``vote-v1:u1@1``). The unique ``_id`` makes a multi-event app
 atomic without transactions and turns a concurrent append at the same expected version
 into a clean :class:`ConcurrencyConflict`.
 
-Every read is a lookup by ``_id``: a stream is read commit by commit, each naming the
-next. It is the one filter every MongoDB-wire server answers from an index (FerretDB v1
-scans for any other).
+Every read is by ``_id``, the one key every MongoDB-wire server answers from an index
+(FerretDB v1 scans for any other; the local build seeks an ``_id`` range with a shared
+prefix too, see scripts/ferretdb): a whole stream is one range of ids, the commits after
+a snapshot are read one by one, each naming the next.
 
 The outbox is a collection of its own: before a commit is inserted, an entry naming it
 (keyed by the commit's position) is, and publishing the commit deletes the entry. A
@@ -33,7 +34,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from eventing.grouped import GroupedDeletes, GroupedInserts
+from eventing.grouped import GroupedInserts, GroupedWrites
 
 COMMITS = "commits"
 OUTBOX = "outbox"
@@ -85,7 +86,7 @@ class EventStore:
         self._outbox = database[OUTBOX]
         self._commit_inserts = GroupedInserts(self._commits)
         self._outbox_inserts = GroupedInserts(self._outbox)
-        self._outbox_deletes = GroupedDeletes(self._outbox)
+        self._outbox_deletes = GroupedWrites(self._outbox)
         self._listeners: list[Callable[[Commit], None]] = []
 
     async def ensure_indexes(self) -> None:
@@ -144,12 +145,36 @@ class EventStore:
         return self._commits.database
 
     async def _documents(self, stream: str, after: int = 0) -> list[dict[str, Any]]:
+        if after == 0:
+            return await self._whole_stream(stream)
+        # After a snapshot, the few commits that follow it, each naming the next: a range
+        # would make the server go over the whole stream's commits again.
         documents = []
         version = after + 1
         while document := await self._commits.find_one({"_id": commit_id(stream, version)}):
             documents.append(document)
             version += len(document["events"])
         return documents
+
+    async def _whole_stream(self, stream: str) -> list[dict[str, Any]]:
+        """Every commit of the stream in one round trip: its ids are the stream's name, "@"
+        and a version, so they fall in one range of ``_id`` (":" sorts right after the
+        digits). A stream whose own name goes on with "@" and digits shares the range, so
+        the commits are told apart by their ``stream``."""
+        in_range = self._commits.find(
+            {"_id": {"$gte": f"{stream}@", "$lt": f"{stream}@:"}, "stream": stream}
+        )
+        documents = sorted([d async for d in in_range], key=lambda d: int(d["version"]))
+        # Only the unbroken chain from version 1 counts, as when reading commit by commit
+        # (a commit can only be appended after the one it follows, so there is no gap).
+        chained = []
+        version = 1
+        for document in documents:
+            if document["version"] != version:
+                break
+            chained.append(document)
+            version += len(document["events"])
+        return chained
 
     async def read(self, stream: str, after: int = 0) -> list[Envelope]:
         """The stream's events in order (empty for a stream nobody wrote); only those

@@ -13,6 +13,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.voting import VotingKind
+from eventing.grouped import GroupedWrites
 
 Document = dict[str, Any]
 
@@ -25,6 +26,8 @@ class Attendance:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._votings = database["votings"]
         self._attendees = database["attendees"]
+        # A vote counted is one small write per vote: written together with the others'.
+        self._attendee_writes = GroupedWrites(self._attendees)
 
     async def ensure_indexes(self) -> None:
         await self._attendees.create_index([("voting_id", 1), ("voted", 1)], name="to_alert")
@@ -49,10 +52,9 @@ class Attendance:
         )
 
     async def voted(self, voting_id: str, user_id: str) -> None:
-        await self._attendees.update_one(
-            {"_id": _attendee_id(voting_id, user_id)},
+        await self._attendee_writes.upsert(
+            _attendee_id(voting_id, user_id),
             {"$set": {"voting_id": voting_id, "user_id": user_id, "voted": True}},
-            upsert=True,
         )
 
     async def without_vote(self, voting_id: str) -> list[str]:

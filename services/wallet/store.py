@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
-from eventing.grouped import GroupedDeletes, GroupedInserts
+from eventing.grouped import GroupedInserts, GroupedWrites
 from eventing.repository import Repository
 from eventing.store import EventStore
 from services.wallet.domain import Account, PaymentReceived
@@ -60,7 +60,7 @@ class WalletReadModels:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._open = db["open_reservations"]
         self._open_inserts = GroupedInserts(self._open)
-        self._open_deletes = GroupedDeletes(self._open)
+        self._open_deletes = GroupedWrites(self._open)
         self._intents = db["payment_intents"]
         self._intent_inserts = GroupedInserts(self._intents)
 

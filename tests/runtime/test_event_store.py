@@ -80,6 +80,27 @@ async def test_a_multi_event_append_is_read_back_whole_and_in_order(store: Event
     assert await store.version("account-none") == 0
 
 
+async def test_a_stream_is_read_in_version_order_apart_from_streams_named_after_it(
+    store: EventStore,
+) -> None:
+    # Versions 1..12 sort as "@1", "@10", "@11", "@12", "@2"... among the commits' ids, and
+    # "timer-v1@1" is a stream of its own whose commits ("timer-v1@1@1") sort among them.
+    for version in range(12):
+        await store.append("timer-v1", version, [event(f"v{version + 1}")])
+    await store.append("timer-v1@1", 0, [event("other"), event("other too")])
+    await store.append("timer-v1@", 0, [event("another")])
+
+    stored = await store.read("timer-v1")
+    assert [e.version for e in stored] == list(range(1, 13))
+    assert [e.message() for e in stored] == [AccountOpened(user_id=f"v{n}") for n in range(1, 13)]
+    assert await store.version("timer-v1") == 12
+    assert [e.message() for e in await store.read("timer-v1@1")] == [
+        AccountOpened(user_id="other"),
+        AccountOpened(user_id="other too"),
+    ]
+    assert await store.read("timer-v1", after=10) == stored[10:]
+
+
 async def test_concurrent_appends_are_stored_and_published_each_and_a_lost_race_fails_alone(
     store: EventStore,
 ) -> None:
