@@ -81,7 +81,7 @@ class Gateway:
         return answer.model_validate(result)
 
 
-def caller_address(request: Request) -> str:
+async def caller_address(request: Request) -> str:
     """The client's address: the connection's peer, or whom a trusted proxy names."""
     return request.client.host if request.client else ""
 

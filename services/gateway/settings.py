@@ -52,6 +52,8 @@ class GatewaySettings(RuntimeSettings):
     login_rate_per_address: str = "50/second"
     signup_rate_per_address: str = "50/second"
     vote_rate_per_user: str = "10/second"
+    # Addresses and users whose rates one process keeps count of at once.
+    rate_keys_at_most: int = Field(default=100_000, ge=100, le=10_000_000)
     # The access log: every failed (4xx but 429, and 5xx) or slow request is logged, and
     # this share of the others (1: every request). A log line per vote is a fifth of
     # the gateway's work at full load.
