@@ -7,17 +7,22 @@ failed every attempt; ``expired``, ``maxlen``), when, and how often.
 
 - :meth:`DeadLetters.peek` reads up to ``limit`` dead letters without taking them: they
   are fetched unacknowledged and go back to the queue when the channel closes.
-- :meth:`DeadLetters.replay` moves dead letters back to the queue each died in, a message
-  at a time: republished as it was (body, type, id, headers but ``x-death``) with a
-  publisher confirm, and only then removed from the dead letters. A crash in between
-  leaves a copy in both, which the consumers' de-duplication by message id absorbs; a
-  message is never lost. One whose queue is gone stays where it is.
+- :meth:`DeadLetters.find` is one of them whole (body and headers), by message id.
+- :meth:`DeadLetters.replay` moves dead letters (all, or those with the given ids) back
+  to the queue each died in, a message at a time: republished as it was (body, type, id,
+  headers but ``x-death``) with a publisher confirm, and only then removed from the dead
+  letters. A crash in between leaves a copy in both, which the consumers'
+  de-duplication by message id absorbs; a message is never lost. One whose queue is
+  gone, or that was not asked for, stays where it is: held unacknowledged until the end,
+  so that it is neither fetched twice nor moved ahead of the others.
 
-The admin API and the operators' command line share this module.
+The admin API and the operators' command line (:mod:`eventing.dead_letters_cli`) share
+this module.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +39,12 @@ BODY_PREVIEW = 500
 class DeadLetter(BaseModel):
     id: str | None
     type: str | None
+    correlation_id: str | None = None
     queue: str | None
     reason: str | None
     died_at: datetime | None
     deaths: int
+    # The first BODY_PREVIEW bytes in a listing; all of it from find().
     body: str
 
 
@@ -71,23 +78,42 @@ class DeadLetters:
             # Closing the channel hands every unacknowledged message back to the queue.
         return letters
 
-    async def replay(self) -> Replayed:
-        """Every dead letter there is now, back to the queue it died in."""
-        replayed = kept = 0
+    async def find(self, message_id: str) -> DeadLetter | None:
+        """The dead letter with this message id, body whole; None when there is none."""
         async with await aio_pika.connect(self._url) as connection:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            channel = await connection.channel()
             queue = await channel.get_queue(self.queue, ensure=False)
-            # Only as many as were there at the start: a kept one comes round again.
             for _ in range(await self._depth(channel)):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                if await self._send_back(channel, message):
+                if message.message_id == message_id:
+                    return describe(message, self._prefix, preview=None)
+        return None
+
+    async def replay(self, ids: Collection[str] | None = None) -> Replayed:
+        """Every dead letter there is now (or those whose message id is in ``ids``), back
+        to the queue it died in; ``kept`` counts those asked for whose queue is gone."""
+        replayed = kept = 0
+        async with await aio_pika.connect(self._url) as connection:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            queue = await channel.get_queue(self.queue, ensure=False)
+            held: list[AbstractIncomingMessage] = []
+            # Only as many as were there at the start.
+            for _ in range(await self._depth(channel)):
+                message = await queue.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                if ids is not None and message.message_id not in ids:
+                    held.append(message)
+                elif await self._send_back(channel, message):
                     await message.ack()
                     replayed += 1
                 else:
-                    await message.nack(requeue=True)
+                    held.append(message)
                     kept += 1
+            for message in held:
+                await message.nack(requeue=True)
         return Replayed(replayed=replayed, kept=kept)
 
     async def _depth(self, channel: AbstractChannel) -> int:
@@ -127,9 +153,11 @@ def latest_death(message: AbstractIncomingMessage) -> dict[str, Any] | None:
     return dict(death) if isinstance(death, dict) else None
 
 
-def describe(message: AbstractIncomingMessage, namespace_prefix: str = "") -> DeadLetter:
-    """The dead letter as operators see it; queues named without the namespace, as the
-    health page names them."""
+def describe(
+    message: AbstractIncomingMessage, namespace_prefix: str = "", preview: int | None = BODY_PREVIEW
+) -> DeadLetter:
+    """The dead letter as operators see it (the body's first ``preview`` bytes, or all of
+    it); queues named without the namespace, as the health page names them."""
     death = latest_death(message) or {}
     queue = _text(death.get("queue"))
     died_at = death.get("time")
@@ -137,11 +165,12 @@ def describe(message: AbstractIncomingMessage, namespace_prefix: str = "") -> De
     return DeadLetter(
         id=message.message_id,
         type=message.type,
+        correlation_id=message.correlation_id,
         queue=queue.removeprefix(namespace_prefix) if queue else None,
         reason=_text(death.get("reason")),
         died_at=died_at if isinstance(died_at, datetime) else None,
         deaths=int(count) if isinstance(count, int) else 1,
-        body=message.body[:BODY_PREVIEW].decode("utf-8", errors="replace"),
+        body=message.body[:preview].decode("utf-8", errors="replace"),
     )
 
 

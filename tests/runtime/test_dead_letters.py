@@ -3,6 +3,11 @@ is fixed a replay hands it back to its queue, where it has its effect once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
+
 import aio_pika
 
 from eventing.dead_letters import DeadLetters
@@ -61,3 +66,72 @@ async def test_a_dead_letter_whose_queue_is_gone_is_kept(
 
 async def _applied(recorder: Recorder) -> dict[str, int] | None:
     return await recorder.applied() or None
+
+
+async def _cli(settings: RuntimeSettings, *args: str) -> tuple[int, str, str]:
+    """The operators' command line, run as they run it, against this test's namespace."""
+    env = {
+        **os.environ,
+        "LIVEVOTE_RABBITMQ_URL": settings.rabbitmq_url,
+        "LIVEVOTE_NAMESPACE": settings.namespace,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eventing.dead_letters_cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_command_line_lists_shows_and_replays_a_poison_message_once_fixed(
+    settings: RuntimeSettings, gateway: ServiceRuntime
+) -> None:
+    letters = DeadLetters(settings)
+    broken, _ = await start_consumer(settings, fail_for={"u1", "u2"})
+    try:
+        poison, other = user_registered(1), user_registered(2)
+        await gateway.bus.publish_event(poison)
+        await gateway.bus.publish_event(other)
+        await eventually(lambda: _count_is(letters, 2), timeout=30)
+    finally:
+        await broken.stop()
+
+    status, out, _ = await _cli(settings, "count")
+    assert (status, out.strip()) == (0, "2")
+    status, out, _ = await _cli(settings, "list", "--json")
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert status == 0
+    assert {(letter["id"], letter["queue"], letter["reason"]) for letter in listed} == {
+        (poison.message_id, "wallet.events", "delivery_limit"),
+        (other.message_id, "wallet.events", "delivery_limit"),
+    }
+    status, out, _ = await _cli(settings, "show", poison.message_id)
+    shown = json.loads(out)
+    assert status == 0
+    assert shown["type"] == "gateway.UserRegistered"
+    assert shown["correlation_id"] == poison.correlation_id
+    assert json.loads(shown["body"])["payload"]["user_id"] == "u1"
+    status, _, err = await _cli(settings, "show", "no-such-message")
+    assert status == 1 and "no dead letter" in err
+    assert await letters.count() == 2  # looking took nothing away
+
+    fixed, recorder = await start_consumer(settings)
+    try:
+        status, out, _ = await _cli(settings, "replay", poison.message_id)
+        assert (status, out.strip()) == (0, "replayed 1, kept 0 (their queue is gone)")
+        assert await eventually(lambda: _applied(recorder), timeout=30) == {"u1": 1}
+        # Only the one named went back: the other is still a dead letter.
+        [left] = await letters.peek(10)
+        assert left.id == other.message_id
+    finally:
+        await fixed.stop()
+
+
+async def _count_is(letters: DeadLetters, expected: int) -> bool:
+    return await letters.count() == expected
