@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
 
@@ -27,7 +27,7 @@ DUPLICATE_KEY = 11000
 MAX_BATCH = 500
 
 
-class _Group(Generic[Item]):
+class Grouped(Generic[Item]):
     """Items written in batches by one task at a time; each caller awaits its own."""
 
     def __init__(self, collection: AsyncCollection[Document]) -> None:
@@ -73,7 +73,7 @@ class _Group(Generic[Item]):
         raise NotImplementedError
 
 
-class GroupedInserts(_Group[Document]):
+class GroupedInserts(Grouped[Document]):
     """``insert_one`` for many concurrent callers as one unordered ``insert_many``: a
     document whose ``_id`` exists raises :class:`DuplicateKeyError` for its caller alone."""
 
@@ -84,36 +84,84 @@ class GroupedInserts(_Group[Document]):
         await self.collection.insert_many(items, ordered=False)
 
 
-# One write of one document, as pymongo's bulk API spells it.
-Write = DeleteOne | UpdateOne | ReplaceOne[Document]
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One idempotent write of one document: a delete (no ``update``), or an update or
+    a replacement (``update`` without or with operators), inserting it if missing."""
+
+    filter: Document
+    update: Document | None = None
 
 
-class GroupedWrites(_Group[Write]):
-    """Single-document deletes, updates and replaces for many concurrent callers as one
-    unordered bulk write. Each is by ``_id`` (the key FerretDB seeks; for deletes, one
-    DeleteOne each, not a delete with ``$in``, which it scans for); an upsert that finds
-    its ``_id`` taken raises :class:`DuplicateKeyError` for its caller alone."""
+class GroupedWrites(Grouped[Change]):
+    """Idempotent single-document deletes, updates and replaces for many concurrent
+    callers as one ``delete`` and one ``update`` command. Each is by ``_id`` (the key
+    FerretDB seeks; one statement per document, not a filter with ``$in``, which it scans
+    for); an upsert that finds its ``_id`` taken raises :class:`DuplicateKeyError` for
+    its caller alone.
 
-    async def write(self, operation: Write) -> None:
-        await self._submit(operation)
+    FerretDB v1 does not honour ``ordered: false`` for updates: it stops at the first
+    statement that fails, skips the rest without a word, and leaves out the counts
+    pymongo's bulk API needs. So the commands are sent as they are, and from the first
+    failed statement on each is sent again on its own: every change here is idempotent,
+    so doing one twice is harmless.
+    """
 
     async def delete(self, document_id: Any) -> None:
-        await self._submit(DeleteOne({"_id": document_id}))
+        await self._submit(Change({"_id": document_id}))
 
     async def delete_many(self, document_ids: Sequence[Any]) -> None:
         await asyncio.gather(*(self.delete(document_id) for document_id in document_ids))
 
+    async def replace(self, filter: Document, document: Document) -> None:
+        """Replace the document ``filter`` matches, or insert it: a ``filter`` that holds
+        more than the ``_id`` makes an existing document it does not match a duplicate
+        key."""
+        await self._submit(Change(filter, document))
+
     async def upsert(self, document_id: Any, update: Document) -> None:
         """An idempotent update (set a flag, add to a set) of a document that may not
-        exist yet. Two of a batch may both try to insert it: the loser is sent again on
-        its own, as the update of a document that now exists."""
+        exist yet. Two writers may both try to insert it: the loser is sent again, as
+        the update of a document that now exists."""
         try:
-            await self._submit(UpdateOne({"_id": document_id}, update, upsert=True))
+            await self._submit(Change({"_id": document_id}, update))
         except DuplicateKeyError:
-            await self.collection.update_one({"_id": document_id}, update, upsert=True)
+            await self._submit(Change({"_id": document_id}, update))
 
-    async def _write(self, items: Sequence[Write]) -> None:
-        await self.collection.bulk_write(list(items), ordered=False)
+    async def _write(self, items: Sequence[Change]) -> None:
+        deletes = [(i, c) for i, c in enumerate(items) if c.update is None]
+        updates = [(i, c) for i, c in enumerate(items) if c.update is not None]
+        errors: list[dict[str, Any]] = []
+        for command, key, changes in (
+            ("delete", "deletes", deletes),
+            ("update", "updates", updates),
+        ):
+            if not changes:
+                continue
+            statements = [_statement(change) for _, change in changes]
+            reply = await self._run(command, key, statements, ordered=False)
+            failed = reply.get("writeErrors") or []
+            if not failed:
+                continue
+            first = min(int(error["index"]) for error in failed)
+            for index, change in changes[first:]:
+                one = await self._run(command, key, [_statement(change)], ordered=True)
+                errors.extend({**e, "index": index} for e in one.get("writeErrors") or [])
+        if errors:
+            raise BulkWriteError({"writeErrors": errors})
+
+    async def _run(
+        self, command: str, key: str, statements: list[Document], *, ordered: bool
+    ) -> Document:
+        return await self.collection.database.command(
+            {command: self.collection.name, key: statements, "ordered": ordered}
+        )
+
+
+def _statement(change: Change) -> Document:
+    if change.update is None:
+        return {"q": change.filter, "limit": 1}
+    return {"q": change.filter, "u": change.update, "upsert": True}
 
 
 def _write_error(details: dict[str, Any]) -> WriteError:

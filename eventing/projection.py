@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -97,10 +96,8 @@ class VersionedDocuments:
                 # exists already shows version 1 or newer.
                 await self._inserts.insert({"_id": document_id, **document})
             else:
-                await self._replaces.write(
-                    ReplaceOne(
-                        {"_id": document_id, "version": {"$lt": version}}, document, upsert=True
-                    )
+                await self._replaces.replace(
+                    {"_id": document_id, "version": {"$lt": version}}, document
                 )
         if self._known.get(document_id, 0) < version:
             self._know(document_id, version)

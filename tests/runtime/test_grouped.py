@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import DuplicateKeyError
 
 from eventing.grouped import GroupedWrites
 from eventing.settings import RuntimeSettings
@@ -52,3 +53,27 @@ async def test_concurrent_upserts_of_new_documents_all_land_in_fewer_commands(
     assert [d["_id"] for d in documents] == sorted(f"voting-1:user-{u}" for u in range(10))
     assert all(sorted(d["seen"]) == [0, 1, 2, 3] for d in documents)
     assert commands.sent < 40
+
+
+async def test_a_refused_write_in_a_batch_does_not_drop_the_ones_after_it(
+    upserts: GroupedWrites,
+) -> None:
+    # FerretDB stops an unordered update at the first failing statement and skips the
+    # rest without saying so: the ones after it must land all the same.
+    await upserts.collection.insert_one({"_id": "ballot-a", "version": 3})
+
+    outcomes = await asyncio.gather(
+        upserts.replace({"_id": "ballot-a", "version": {"$lt": 2}}, {"version": 2}),
+        *(
+            upserts.replace({"_id": f"ballot-{n}", "version": {"$lt": 1}}, {"version": 1})
+            for n in range(5)
+        ),
+        upserts.upsert("ballot-a", {"$set": {"seen": True}}),
+        return_exceptions=True,
+    )
+
+    assert isinstance(outcomes[0], DuplicateKeyError)  # a newer version is shown already
+    assert outcomes[1:] == [None] * 6
+    documents = {d["_id"]: d async for d in upserts.collection.find({})}
+    assert documents["ballot-a"] == {"_id": "ballot-a", "version": 3, "seen": True}
+    assert all(documents[f"ballot-{n}"]["version"] == 1 for n in range(5))
