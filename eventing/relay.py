@@ -100,7 +100,7 @@ class OutboxRelay:
             self._appended.popleft() for _ in range(min(len(self._appended), self._batch_size))
         ]
         try:
-            await self._publish_commits(batch)
+            await self._publish_commits(batch, swept=False)
         except BaseException:
             self._appended.extendleft(reversed(batch))  # first in line for the retry
             raise
@@ -110,14 +110,14 @@ class OutboxRelay:
         """Sweep: publish one batch of commits left unpublished; returns how many."""
         before = datetime.now(UTC) - grace if grace else None
         commits = await self._store.unpublished(self._batch_size, committed_before=before)
-        await self._publish_commits(commits)
+        await self._publish_commits(commits, swept=True)
         return len(commits)
 
-    async def _publish_commits(self, commits: list[Commit]) -> None:
+    async def _publish_commits(self, commits: list[Commit], *, swept: bool) -> None:
         if not commits:
             return
         await self._publish_in_stream_order(commits)
-        await self._store.mark_published(commits)
+        await self._store.mark_published(commits, swept=swept)
 
     async def _publish_in_stream_order(self, commits: list[Commit]) -> None:
         # Streams are independent, so they publish concurrently (confirms overlap);

@@ -10,22 +10,18 @@ Every read is by ``_id``, the one key every MongoDB-wire server answers from an 
 prefix too, see scripts/ferretdb): a whole stream is one range of ids, the commits after
 a snapshot are read one by one, each naming the next.
 
-The outbox is a collection of its own: before a commit is inserted, an entry naming it
-(keyed by the commit's position) is, and publishing the commit deletes the entry. A
-crash between the two inserts leaves an entry whose commit never came, which a sweep
-discards; one after them leaves an entry the sweep publishes. Both are inserts and the
-mark is a delete by ``_id``, the cheapest writes there are, and they are grouped
-(:mod:`eventing.grouped`) with the writes of concurrent handlers. :mod:`eventing.relay`
-publishes the commits of its own process as they are appended and sweeps the outbox
-for the rest.
+The outbox (:mod:`eventing.outbox`) names the commits still to be published: the
+appends made at the same moment by one process are written together, one outbox entry
+naming their commits first and then the commits in one insert, and publishing them
+deletes the entry. :mod:`eventing.relay` publishes the commits of its own process as
+they are appended and sweeps the outbox for the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -34,14 +30,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from eventing.grouped import GroupedInserts, GroupedWrites
+from eventing.outbox import ABANDONED_AFTER, Outbox
 
 COMMITS = "commits"
 OUTBOX = "outbox"
 
-# An outbox entry whose commit is still missing this long after the entry was written
-# belongs to an append that never happened (its process died between the two inserts).
-ABANDONED_AFTER = timedelta(minutes=1)
+__all__ = ["ABANDONED_AFTER", "COMMITS", "OUTBOX", "Commit", "ConcurrencyConflict", "EventStore"]
 
 
 class ConcurrencyConflict(Exception):
@@ -83,10 +77,7 @@ class Commit:
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._commits = database[COMMITS]
-        self._outbox = database[OUTBOX]
-        self._commit_inserts = GroupedInserts(self._commits)
-        self._outbox_inserts = GroupedInserts(self._outbox)
-        self._outbox_deletes = GroupedWrites(self._outbox)
+        self._outbox = Outbox(database[OUTBOX], self._commits)
         self._listeners: list[Callable[[Commit], None]] = []
 
     async def ensure_indexes(self) -> None:
@@ -113,21 +104,16 @@ class EventStore:
             for offset, event in enumerate(events)
         )
         id_ = commit_id(stream, first)
-        # Append order across streams (for replays), and the outbox entry's key.
-        position = ObjectId()
-        await self._outbox_inserts.insert({"_id": position, "commit": id_})
         try:
-            await self._commit_inserts.insert(
+            position = await self._outbox.insert(
                 {
                     "_id": id_,
-                    "position": position,
                     "stream": stream,
                     "version": first,
                     "events": [event.model_dump(mode="json") for event in positioned],
                 }
             )
         except DuplicateKeyError:
-            await self._outbox_deletes.delete(position)
             raise ConcurrencyConflict(stream, expected_version) from None
         commit = Commit(
             id=id_,
@@ -198,33 +184,15 @@ class EventStore:
     async def unpublished(
         self, limit: int, committed_before: datetime | None = None
     ) -> list[Commit]:
-        """The oldest commits not published yet (of those committed before a moment).
+        """The commits of the oldest outbox entries not published yet (of those written
+        before a moment), entries whose appends lost their race or never happened
+        discarded on the way (:mod:`eventing.outbox`)."""
+        documents = await self._outbox.unpublished(limit, committed_before)
+        return [Commit.from_document(document) for document in documents]
 
-        Outbox entries whose append lost a race, or never happened, are discarded on the
-        way.
-        """
-        query: dict[str, Any] = {}
-        if committed_before is not None:
-            # An entry's key is its commit's position, an ObjectId: the moment of the append.
-            query["_id"] = {"$lt": ObjectId.from_datetime(committed_before)}
-        entries = [e async for e in self._outbox.find(query, sort=[("_id", 1)], limit=limit)]
-        documents = await asyncio.gather(
-            *(self._commits.find_one({"_id": entry["commit"]}) for entry in entries)
-        )
-        abandoned_before = datetime.now(UTC) - ABANDONED_AFTER
-        commits: list[Commit] = []
-        discarded: list[ObjectId] = []
-        for entry, document in zip(entries, documents, strict=True):
-            if document is not None and document["position"] == entry["_id"]:
-                commits.append(Commit.from_document(document))
-            elif document is not None or entry["_id"].generation_time < abandoned_before:
-                # Another append took the commit's place, or the append never finished.
-                discarded.append(entry["_id"])
-        await self._outbox_deletes.delete_many(discarded)
-        return commits
-
-    async def mark_published(self, commits: Sequence[Commit]) -> None:
-        await self._outbox_deletes.delete_many([commit.position for commit in commits])
+    async def mark_published(self, commits: Sequence[Commit], *, swept: bool = False) -> None:
+        """The commits are published (``swept``: handed out by :meth:`unpublished`)."""
+        await self._outbox.published([(c.position, c.id) for c in commits], swept=swept)
 
     async def replay(self) -> AsyncIterator[Commit]:
         """Every commit, each stream's in order (for rebuilding projections)."""

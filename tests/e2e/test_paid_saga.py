@@ -156,10 +156,11 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
         try:
             for service in ("voting", "wallet"):
                 database = client[f"{own_system.namespace}_{service}"]
-                entries = [
-                    {"_id": commit["position"], "commit": commit["_id"]}
-                    async for commit in database[COMMITS].find({}, {"position": 1})
-                ]
+                # One entry per group of appends, naming the group's commits.
+                groups: dict[Any, list[str]] = {}
+                async for commit in database[COMMITS].find({}, {"position": 1}):
+                    groups.setdefault(commit["position"], []).append(commit["_id"])
+                entries = [{"_id": p, "commits": ids} for p, ids in groups.items()]
                 assert entries
                 await database[OUTBOX].insert_many(entries)
 

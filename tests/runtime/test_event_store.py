@@ -121,6 +121,64 @@ async def test_concurrent_appends_are_stored_and_published_each_and_a_lost_race_
     assert await store.unpublished(100) == []
 
 
+async def test_appends_made_at_once_leave_the_outbox_only_when_all_are_published(
+    store: EventStore, settings: RuntimeSettings
+) -> None:
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    outbox = client[settings.database_name("store")][OUTBOX]
+    try:
+        commits = await asyncio.gather(
+            *(store.append(f"account-group-{n}", 0, [event(str(n))]) for n in range(20))
+        )
+        entries = await outbox.count_documents({})
+        assert 1 <= entries < 20  # written together: fewer entries than appends
+
+        # Published but for the last: what a sweep finds now still includes it, so a
+        # process dying here loses nothing (the others go out again, deduplicated).
+        await store.mark_published(commits[:-1])
+        assert commits[-1].id in {c.id for c in await store.unpublished(100)}
+
+        await store.mark_published(commits[-1:])
+        assert await outbox.count_documents({}) == 0
+        assert await store.unpublished(100) == []
+    finally:
+        await outbox.delete_many({})
+        await client.close()
+
+
+async def test_an_entry_naming_a_missing_commit_waits_then_hands_out_the_stored_ones(
+    store: EventStore, settings: RuntimeSettings
+) -> None:
+    # As left by a process that died while writing a group: the entry and one commit
+    # of two are stored.
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    database = client[settings.database_name("store")]
+    try:
+        for age, stream in ((timedelta(0), "account-half"), (ABANDONED_AFTER, "account-old")):
+            position = ObjectId.from_datetime(datetime.now(UTC) - age - timedelta(seconds=5))
+            stored = commit_id(stream, 1)
+            await database[OUTBOX].insert_one(
+                {"_id": position, "commits": [stored, commit_id(f"{stream}-missing", 1)]}
+            )
+            await database["commits"].insert_one(
+                {
+                    "_id": stored,
+                    "position": position,
+                    "stream": stream,
+                    "version": 1,
+                    "events": [event(stream).model_dump(mode="json")],
+                }
+            )
+        # The recent one may still be on its way; the old one's stored commit goes out.
+        handed_out = await store.unpublished(10)
+        assert [c.id for c in handed_out] == [commit_id("account-old", 1)]
+        await store.mark_published(handed_out, swept=True)
+        assert await database[OUTBOX].count_documents({}) == 1
+    finally:
+        await database[OUTBOX].delete_many({})
+        await client.close()
+
+
 async def test_an_outbox_entry_without_its_commit_is_discarded_once_abandoned(
     store: EventStore, settings: RuntimeSettings
 ) -> None:

@@ -79,7 +79,7 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         await asyncio.gather(gateway._relay_task, return_exceptions=True)
         await gateway.store.append("user-u1", 0, [user_registered(1)])
 
-        async def killed(_: Any) -> None:
+        async def killed(*_: Any, **__: Any) -> None:
             raise RelayKilled
 
         dying = OutboxRelay(gateway.store, gateway.bus.publish_events, gateway.relay._lease)
