@@ -52,6 +52,7 @@ from contracts.topology import (
     subscription_gaps,
 )
 from eventing.logs import correlation, get_logger
+from eventing.metrics import counted
 from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_OF_REPLIES, BATCH_TYPE, ReplyQueue
 from eventing.settings import RuntimeSettings
 
@@ -283,7 +284,7 @@ class Bus:
 
     def serve_commands(self, handlers: Mapping[type[Message], CommandHandler]) -> None:
         """Answer commands and queries on this service's command queue."""
-        by_type = {cls.type: handler for cls, handler in handlers.items()}
+        by_type = {cls.type: counted("command", cls.type, h) for cls, h in handlers.items()}
 
         async def answer(envelope: Envelope) -> Reply:
             with correlation(envelope.correlation_id, message_type=envelope.type):
@@ -335,7 +336,7 @@ class Bus:
         gaps = subscription_gaps(self.service, handlers)
         if gaps and not stand_in:
             raise ValueError(f"{self.service}'s event handlers and bindings differ: {gaps}")
-        by_type = {cls.type: handler for cls, handler in handlers.items()}
+        by_type = {cls.type: counted("event", cls.type, h) for cls, h in handlers.items()}
         queue = self.queue(event_queue(self.service))
 
         @self.broker.subscriber(queue, no_reply=True, decoder=_as_received)
@@ -371,7 +372,7 @@ class Bus:
         its own exclusive queue, gone with its connection. Nothing there is durable, so a
         broadcast handler must never be the only record of anything.
         """
-        by_type = {cls.type: handler for cls, handler in handlers.items()}
+        by_type = {cls.type: counted("broadcast", cls.type, h) for cls, h in handlers.items()}
         queue = RabbitQueue(
             self.names(f"{self.service}.broadcast.{uuid.uuid4().hex[:12]}"),
             exclusive=True,

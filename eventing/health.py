@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from contracts import ErrorCode, ErrorInfo
 from eventing.logs import get_logger
+from eventing.metrics import metrics
 
 log = get_logger(__name__)
 
@@ -78,6 +79,7 @@ class HealthServer:
             routes=[
                 Route("/healthz", self._alive, methods=["GET"]),
                 Route("/readyz", self._ready, methods=["GET"]),
+                Route("/metrics", metrics, methods=["GET"]),
             ]
         )
 

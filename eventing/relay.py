@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 from eventing.logs import get_logger
+from eventing.metrics import OUTBOX_WAITING
 from eventing.store import Commit, EventStore
 
 log = get_logger(__name__)
@@ -91,6 +92,7 @@ class OutboxRelay:
         store.on_commit(self._queue)
 
     def _queue(self, commit: Commit) -> None:
+        OUTBOX_WAITING.inc()
         self._appended.append(commit)
         self._wake.set()
 
@@ -104,6 +106,7 @@ class OutboxRelay:
         except BaseException:
             self._appended.extendleft(reversed(batch))  # first in line for the retry
             raise
+        OUTBOX_WAITING.dec(len(batch))
         return len(batch)
 
     async def relay_once(self, grace: timedelta | None = None) -> int:

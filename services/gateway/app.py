@@ -140,6 +140,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         RequestContext,
         sample_rate=settings.access_log_sample_rate,
         slow_ms=settings.slow_request_ms,
+        api_prefix=API_PREFIX,
     )
     install_error_handlers(app)
     install_openapi(app)

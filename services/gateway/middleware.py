@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts import ErrorCode
 from eventing.logs import correlation, get_logger
+from eventing.metrics import http_request
 from services.gateway.errors import error_response
 
 log = get_logger(__name__)
@@ -41,10 +42,13 @@ def worth_logging(status: int, duration_ms: float, sample_rate: float, slow_ms: 
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, sample_rate: float = 1.0, slow_ms: float = 1000) -> None:
+    def __init__(
+        self, app: ASGIApp, sample_rate: float = 1.0, slow_ms: float = 1000, api_prefix: str = ""
+    ) -> None:
         self.app = app
         self._sample_rate = sample_rate
         self._slow_ms = slow_ms
+        self._api_prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,6 +83,18 @@ class RequestContext:
                 )
                 await response(scope, receive, send_with_id)
             finally:
-                duration_ms = (time.perf_counter() - began) * 1000
+                seconds = time.perf_counter() - began
+                http_request(scope["method"], self._route(scope), status, seconds)
+                duration_ms = seconds * 1000
                 if worth_logging(status, duration_ms, self._sample_rate, self._slow_ms):
                     log.info("request handled", status=status, duration_ms=round(duration_ms, 1))
+
+    def _route(self, scope: Scope) -> str:
+        """The matched route's template, "unmatched" for none: a route of the versioned
+        API names its path below the API's prefix, which the request's path starts with."""
+        template = getattr(scope.get("route"), "path", None)
+        if not isinstance(template, str):
+            return "unmatched"
+        if self._api_prefix and scope["path"].startswith(self._api_prefix + "/"):
+            return self._api_prefix + template
+        return template

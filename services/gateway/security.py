@@ -24,7 +24,7 @@ PAGE_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-_NOT_PAGES = ("/api/", "/docs", "/openapi.json", "/healthz", "/readyz")
+_NOT_PAGES = ("/api/", "/docs", "/openapi.json", "/healthz", "/readyz", "/metrics")
 
 
 class SecurityHeaders:

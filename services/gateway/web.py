@@ -31,7 +31,7 @@ class PagePath(PathConvertor):
     """Any path but the API's and the probes': the front end never shadows a route of
     theirs, whatever order routes are added in, and an unknown one is the API's 404."""
 
-    regex = r"(?!(api|docs|healthz|readyz)(/|$)|openapi\.json$).*"
+    regex = r"(?!(api|docs|healthz|readyz|metrics)(/|$)|openapi\.json$).*"
 
 
 register_url_convertor("page", PagePath())

@@ -122,6 +122,18 @@ def test_every_service_runs_the_image_with_its_command_and_probes(
         assert env["LIVEVOTE_LOG_FORMAT"] == "json"
 
 
+def test_every_service_is_scraped_for_metrics_where_its_probes_are_answered(
+    manifests: tuple[Manifest, ...],
+) -> None:
+    for name, deployment in of_kind(manifests, "Deployment").items():
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        (container,) = pod_spec(deployment)["containers"]
+        probed = port_number(container, container["readinessProbe"]["httpGet"]["port"])
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert int(annotations["prometheus.io/port"]) == probed, name
+
+
 def test_the_settings_in_the_manifests_are_ones_the_services_read(
     manifests: tuple[Manifest, ...],
 ) -> None:

@@ -197,3 +197,58 @@ async def test_results_are_exported_as_csv_while_the_voting_is_open(
     missing = await http.get("/admin/votings/no-such-voting/results.csv", headers=admin)
     assert missing.status_code == 404
     await http.post(f"/admin/votings/{voting['id']}/close", headers=admin)
+
+
+def _samples(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        series, _, value = line.rpartition(" ")
+        if all(f'{key}="{wanted}"' in series for key, wanted in labels.items()):
+            total += float(value)
+    return total
+
+
+async def test_every_process_answers_its_metrics_for_prometheus(
+    http: httpx.AsyncClient, running: RunningSystem
+) -> None:
+    admin = await admin_headers(http)
+    voting = await open_voting(http, admin, kind="free")
+    voter = await signup_and_login(http)
+    assert (await vote(http, voter, voting)).status_code == 201
+    not_open = await http.post("/votings/no-such-voting/votes", headers=voter, json={})
+
+    async with httpx.AsyncClient(timeout=15) as scraper:
+        gateway = await scraper.get(f"{running.system.base_url}/metrics")
+        assert gateway.status_code == 200
+        assert gateway.headers["content-type"].startswith("text/plain")
+        route = "/api/v1/votings/{voting_id}/votes"
+        votes = {"method": "POST", "route": route}
+        assert _samples(gateway.text, "livevote_http_requests_total", **votes, status="201") >= 1
+        assert (
+            _samples(
+                gateway.text,
+                "livevote_http_requests_total",
+                **votes,
+                status=str(not_open.status_code),
+            )
+            >= 1
+        )
+        assert _samples(gateway.text, "livevote_http_request_seconds_count", **votes) >= 2
+        # A raw path never becomes a series of its own.
+        assert voting["id"] not in gateway.text
+
+        for process in running.system.processes.values():
+            if process.service == "gateway":
+                continue
+            scraped = await scraper.get(process.ready_url.removesuffix("/readyz") + "/metrics")
+            assert scraped.status_code == 200, process.name
+            assert "livevote_outbox_waiting_commits" in scraped.text
+
+        voting_service = running.system.of("voting")[0]
+        scraped = await scraper.get(voting_service.ready_url.removesuffix("/readyz") + "/metrics")
+        cast = {"kind": "command", "type": "voting.CastVote"}
+        assert _samples(scraped.text, "livevote_messages_handled_total", **cast, outcome="ok") >= 1
+        assert _samples(scraped.text, "livevote_handler_seconds_count", **cast) >= 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from contracts import ErrorCode
+from eventing import metrics
 from services.gateway.dependencies import Gateway, GatewayDep
 from services.gateway.errors import ApiError, ErrorResponse
 
@@ -39,6 +40,12 @@ async def ready(gateway: GatewayDep) -> Health:
     if not all(checks.values()):
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "not ready", {"checks": checks})
     return Health(status="ready", checks=checks)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def prometheus_metrics(request: Request) -> Response:
+    """This process's metrics in Prometheus' text format (eventing.metrics)."""
+    return await metrics.metrics(request)
 
 
 async def _store_answers(gateway: Gateway) -> bool:
