@@ -5,6 +5,7 @@ metric carries a service label. Every service counts the messages its handlers t
 by kind (``command``, ``event``, ``broadcast``), message type and outcome, and how
 long they took; the relay its commits waiting to be published; the gateway its HTTP
 requests by route template (never the raw path, whose ids would make a series each).
+The scheduler observes how late its timers fire, the notifier counts its pushes by fate.
 ``GET /metrics`` on the gateway's port and on every worker's health port answers the
 text format.
 """
@@ -40,6 +41,17 @@ HANDLER_SECONDS = Histogram(
 OUTBOX_WAITING = Gauge(
     "livevote_outbox_waiting_commits",
     "Commits this process appended that are not published yet (the outbox lag).",
+)
+TIMER_LATENESS = Histogram(
+    "livevote_timer_lateness_seconds",
+    "How long after its due time a timer fired, by the event it emitted.",
+    ["event"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0),
+)
+PUSHES = Counter(
+    "livevote_pushes",
+    "Pushes sent to FCM, by fate (delivered, dead: the token is gone, failed).",
+    ["fate"],
 )
 HTTP_REQUESTS = Counter(
     "livevote_http_requests",

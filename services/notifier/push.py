@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_
 from tenacity.wait import wait_exponential_jitter
 
 from eventing.logs import get_logger
+from eventing.metrics import PUSHES
 from services.notifier.settings import NotifierSettings
 
 log = get_logger(__name__)
@@ -97,6 +98,8 @@ class FcmPusher:
         sent: list[Sent] = []
         for start in range(0, len(pushes), BATCH):
             sent += await self._send_chunk(list(pushes[start : start + BATCH]), now)
+        for outcome in sent:
+            PUSHES.labels(outcome.fate).inc()
         return sent
 
     async def _send_chunk(self, pushes: list[Push], now: datetime) -> list[Sent]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from contracts import Envelope
 from eventing.clock import Clock
 from eventing.logs import correlation, get_logger
+from eventing.metrics import TIMER_LATENESS
 from eventing.store import ConcurrencyConflict, EventStore
 from services.scheduler.domain import (
     LeadTimes,
@@ -77,6 +78,9 @@ class Timetable:
         with correlation(timer.correlation_id, timer_id=timer.id):
             emitted = await self._settle(timer, timer.fired(now), TimerState.FIRED)
             if emitted:
+                TIMER_LATENESS.labels(timer.event.type).observe(
+                    max((now - timer.due_at).total_seconds(), 0.0)
+                )
                 log.info(
                     "timer fired",
                     voting_id=timer.voting_id,

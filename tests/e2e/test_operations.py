@@ -252,3 +252,13 @@ async def test_every_process_answers_its_metrics_for_prometheus(
         cast = {"kind": "command", "type": "voting.CastVote"}
         assert _samples(scraped.text, "livevote_messages_handled_total", **cast, outcome="ok") >= 1
         assert _samples(scraped.text, "livevote_handler_seconds_count", **cast) >= 1
+
+        # The voting's opening timer fired (the scheduler says how late).
+        scheduler = running.system.of("scheduler")[0].ready_url.removesuffix("/readyz")
+
+        async def opening_fired() -> bool:
+            text = (await scraper.get(f"{scheduler}/metrics")).text
+            opened = {"event": "scheduler.VotingOpenTimeReached"}
+            return _samples(text, "livevote_timer_lateness_seconds_count", **opened) >= 1
+
+        await eventually(opening_fired, timeout=15)
