@@ -11,6 +11,9 @@ Invariants:
 - An entry is stored before any commit it names, so every stored commit that is not
   published yet is named by an entry (a crash in between leaves an entry naming
   commits that never came).
+- Every commit stored is handed to the store's listeners (the relay) by the writer,
+  not by its caller, so one whose caller stopped waiting (a stopping service cancels its
+  handlers) is published by this process too.
 - An entry is deleted only once every commit it names is published or is not its own:
   the commit under that name has another position when that append lost its race.
 - A sweep (:meth:`Outbox.unpublished`) hands out the commits of whole entries, so the
@@ -24,7 +27,7 @@ Entries of the earlier layout (``commit``: one commit each) are read as groups o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,13 +54,13 @@ class Outbox:
         self._appends = _GroupedAppends(commits, outbox, self._waiting)
         self._deletes = GroupedWrites(outbox)
 
-    async def insert(self, commit: Document) -> ObjectId:
+    async def insert(self, commit: Document, stored: Callable[[ObjectId], None]) -> None:
         """Store the commit document (``_id``, ``stream``, ``version``, ``events``) with
-        the others being appended now, named by one entry; its position. Raises
+        the others being appended now, named by one entry. ``stored`` is called with its
+        position once it is stored, even if the caller has stopped waiting by then (a
+        stored commit must reach the relay). Raises
         :class:`pymongo.errors.DuplicateKeyError` when a commit of that ``_id`` exists."""
-        await self._appends.insert(commit)
-        position: ObjectId = commit["position"]
-        return position
+        await self._appends.insert((commit, stored))
 
     async def unpublished(
         self, limit: int, committed_before: datetime | None = None
@@ -114,7 +117,7 @@ class Outbox:
         await self._deletes.delete_many(sorted(done))
 
 
-class _GroupedAppends(Grouped[Document]):
+class _GroupedAppends(Grouped[tuple[Document, Callable[[ObjectId], None]]]):
     """Commits of concurrent appends as one entry and one unordered insert."""
 
     def __init__(
@@ -127,11 +130,12 @@ class _GroupedAppends(Grouped[Document]):
         self._entries = entries
         self._to_publish = to_publish
 
-    async def insert(self, commit: Document) -> None:
-        await self._submit(commit)
+    async def insert(self, item: tuple[Document, Callable[[ObjectId], None]]) -> None:
+        await self._submit(item)
 
-    async def _write(self, commits: Sequence[Document]) -> None:
+    async def _write(self, items: Sequence[tuple[Document, Callable[[ObjectId], None]]]) -> None:
         position = ObjectId()
+        commits = [commit for commit, _ in items]
         for commit in commits:
             commit["position"] = position
         ids = [str(commit["_id"]) for commit in commits]
@@ -142,13 +146,25 @@ class _GroupedAppends(Grouped[Document]):
             await self.collection.insert_many(commits, ordered=False)
         except BulkWriteError as error:
             failed = {e["index"] for e in error.details.get("writeErrors", [])}
-            stored = [commit_id for index, commit_id in enumerate(ids) if index not in failed]
-            if stored:
-                self._to_publish[position] = set(stored)
-            else:
+            stored = [index for index in range(len(ids)) if index not in failed]
+            if not stored:
                 await self._entries.delete_one({"_id": position})
+            self._stored(position, items, ids, stored)
             raise
-        self._to_publish[position] = set(ids)
+        self._stored(position, items, ids, range(len(ids)))
+
+    def _stored(
+        self,
+        position: ObjectId,
+        items: Sequence[tuple[Document, Callable[[ObjectId], None]]],
+        ids: list[str],
+        stored: Iterable[int],
+    ) -> None:
+        indexes = list(stored)
+        if indexes:
+            self._to_publish[position] = {ids[index] for index in indexes}
+        for index in indexes:
+            items[index][1](position)
 
 
 def _named(entry: Document) -> list[Any]:

@@ -104,27 +104,31 @@ class EventStore:
             for offset, event in enumerate(events)
         )
         id_ = commit_id(stream, first)
-        try:
-            position = await self._outbox.insert(
-                {
-                    "_id": id_,
-                    "stream": stream,
-                    "version": first,
-                    "events": [event.model_dump(mode="json") for event in positioned],
-                }
+        appended: list[Commit] = []
+
+        def stored(position: ObjectId) -> None:
+            commit = Commit(
+                id=id_,
+                position=position,
+                stream=stream,
+                version=first + len(events) - 1,
+                events=positioned,
             )
+            appended.append(commit)
+            for listener in self._listeners:
+                listener(commit)
+
+        document = {
+            "_id": id_,
+            "stream": stream,
+            "version": first,
+            "events": [event.model_dump(mode="json") for event in positioned],
+        }
+        try:
+            await self._outbox.insert(document, stored)
         except DuplicateKeyError:
             raise ConcurrencyConflict(stream, expected_version) from None
-        commit = Commit(
-            id=id_,
-            position=position,
-            stream=stream,
-            version=first + len(events) - 1,
-            events=positioned,
-        )
-        for listener in self._listeners:
-            listener(commit)
-        return commit
+        return appended[0]
 
     @property
     def database(self) -> AsyncDatabase[dict[str, Any]]:

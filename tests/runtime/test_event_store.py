@@ -16,6 +16,7 @@ from eventing.store import (
     EventStore,
     commit_id,
 )
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -217,3 +218,19 @@ async def test_an_outbox_entry_whose_append_lost_the_race_is_discarded(
         assert await outbox.count_documents({}) == 0
     finally:
         await client.close()
+
+
+async def test_a_commit_stored_after_its_caller_gave_up_still_reaches_the_relay(
+    store: EventStore,
+) -> None:
+    # A handler cancelled (its service stopping) while its append is on its way: if the
+    # commit is stored, the relay must hear of it, or it waits for another process's sweep.
+    heard: list[Commit] = []
+    store.on_commit(heard.append)
+    appending = asyncio.create_task(store.append("account-given-up", 0, [event("late")]))
+    await asyncio.sleep(0)  # handed to the group writer
+    appending.cancel()
+
+    await eventually(lambda: len(heard) == 1)
+    stored = await store.read("account-given-up")
+    assert [e.message_id for e in heard[0].events] == [e.message_id for e in stored]
