@@ -50,8 +50,8 @@ class Outbox:
         self._commits = commits
         # This process's entries not deleted yet: the ids of their stored commits still
         # to be published. As many as the relay has commits waiting.
-        self._waiting: dict[ObjectId, set[str]] = {}
-        self._appends = _GroupedAppends(commits, outbox, self._waiting)
+        self._to_publish: dict[ObjectId, set[str]] = {}
+        self._appends = _GroupedAppends(commits, outbox, self._to_publish)
         self._deletes = GroupedWrites(outbox)
 
     async def insert(self, commit: Document, stored: Callable[[ObjectId], None]) -> None:
@@ -105,14 +105,14 @@ class Outbox:
         left to publish. Commits a sweep handed out are their entries' all."""
         done: set[ObjectId] = set()
         for position, commit_id in commits:
-            waiting = self._waiting.get(position)
-            if swept or waiting is None:
-                self._waiting.pop(position, None)
+            left = self._to_publish.get(position)
+            if swept or left is None:
+                self._to_publish.pop(position, None)
                 done.add(position)
                 continue
-            waiting.discard(commit_id)
-            if not waiting:
-                del self._waiting[position]
+            left.discard(commit_id)
+            if not left:
+                del self._to_publish[position]
                 done.add(position)
         await self._deletes.delete_many(sorted(done))
 

@@ -104,6 +104,7 @@ class EventStore:
             for offset, event in enumerate(events)
         )
         id_ = commit_id(stream, first)
+        # Built by the group writer once the commit is stored (see eventing.outbox).
         appended: list[Commit] = []
 
         def stored(position: ObjectId) -> None:
