@@ -22,7 +22,7 @@ this module.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime
 from typing import Any
 
@@ -66,27 +66,16 @@ class DeadLetters:
 
     async def peek(self, limit: int) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters, left in place."""
-        letters: list[DeadLetter] = []
         async with await aio_pika.connect(self._url) as connection:
             channel = await connection.channel()
-            queue = await channel.get_queue(self.queue, ensure=False)
-            for _ in range(limit):
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
-                letters.append(describe(message, self._prefix))
             # Closing the channel hands every unacknowledged message back to the queue.
-        return letters
+            return [describe(m, self._prefix) async for m in self._fetch(channel, limit)]
 
     async def find(self, message_id: str) -> DeadLetter | None:
         """The dead letter with this message id, body whole; None when there is none."""
         async with await aio_pika.connect(self._url) as connection:
             channel = await connection.channel()
-            queue = await channel.get_queue(self.queue, ensure=False)
-            for _ in range(await self._depth(channel)):
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            async for message in self._fetch(channel):
                 if message.message_id == message_id:
                     return describe(message, self._prefix, preview=None)
         return None
@@ -97,13 +86,8 @@ class DeadLetters:
         replayed = kept = 0
         async with await aio_pika.connect(self._url) as connection:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            queue = await channel.get_queue(self.queue, ensure=False)
             held: list[AbstractIncomingMessage] = []
-            # Only as many as were there at the start.
-            for _ in range(await self._depth(channel)):
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            async for message in self._fetch(channel):
                 if ids is not None and message.message_id not in ids:
                     held.append(message)
                 elif await self._send_back(channel, message):
@@ -115,6 +99,18 @@ class DeadLetters:
             for message in held:
                 await message.nack(requeue=True)
         return Replayed(replayed=replayed, kept=kept)
+
+    async def _fetch(
+        self, channel: AbstractChannel, limit: int | None = None
+    ) -> AsyncIterator[AbstractIncomingMessage]:
+        """The oldest dead letters (``limit`` of them, else as many as there are now),
+        each fetched unacknowledged: none comes twice while the channel is open."""
+        queue = await channel.get_queue(self.queue, ensure=False)
+        for _ in range(await self._depth(channel) if limit is None else limit):
+            message = await queue.get(no_ack=False, fail=False)
+            if message is None:
+                return
+            yield message
 
     async def _depth(self, channel: AbstractChannel) -> int:
         declared = await channel.declare_queue(self.queue, passive=True)

@@ -30,12 +30,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from eventing.outbox import ABANDONED_AFTER, Outbox
+from eventing.outbox import Outbox
 
 COMMITS = "commits"
 OUTBOX = "outbox"
-
-__all__ = ["ABANDONED_AFTER", "COMMITS", "OUTBOX", "Commit", "ConcurrencyConflict", "EventStore"]
 
 
 class ConcurrencyConflict(Exception):

@@ -7,9 +7,9 @@ from pymongo import AsyncMongoClient
 
 from contracts import Envelope
 from contracts.wallet import AccountOpened
+from eventing.outbox import ABANDONED_AFTER
 from eventing.settings import RuntimeSettings
 from eventing.store import (
-    ABANDONED_AFTER,
     OUTBOX,
     Commit,
     ConcurrencyConflict,
