@@ -30,7 +30,18 @@ from contracts.gateway import Role
 from contracts.values import Moment
 from contracts.voting import MIN_WINDOW, VoteStatus, VotingKind, VotingOption, VotingStatus
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+def _not_blank(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
+
+
+# After a field's length bounds: a non-blank string, kept without surrounding spaces. The
+# bounds apply to the string as sent, as the schema says; stripping first accepted a
+# string longer than the schema's maxLength.
+NotBlank = AfterValidator(_not_blank)
 # Written with its offset as given ("+00:00", where pydantic would write "Z").
 Timestamp = Annotated[
     AwareDatetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")
@@ -87,7 +98,7 @@ EmailAddress = Annotated[
 class SignupRequest(RequestBody):
     email: EmailAddress
     password: Password
-    display_name: Annotated[Text, StringConstraints(max_length=100)]
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=100), NotBlank]
 
 
 class LoginRequest(RequestBody):
@@ -156,7 +167,7 @@ class VotingTile(Relayed):
 
 
 class CastVoteRequest(RequestBody):
-    option_id: Annotated[Text, StringConstraints(max_length=200)]
+    option_id: Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank]
 
 
 class VoteOut(Relayed):
@@ -185,13 +196,15 @@ class ResultsOut(Relayed):
 class ScheduleVotingRequest(RequestBody):
     """A voting to schedule; it closes at least a second after it opens."""
 
-    title: Annotated[Text, StringConstraints(max_length=200)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank]
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)] = ""
-    options: list[Annotated[Text, StringConstraints(max_length=200)]] = Field(
-        min_length=2,
-        max_length=100,
-        json_schema_extra={"uniqueItems": True},
-        description="the labels, each different from the others once trimmed",
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank]] = (
+        Field(
+            min_length=2,
+            max_length=100,
+            json_schema_extra={"uniqueItems": True},
+            description="the labels, each different from the others once trimmed",
+        )
     )
     kind: VotingKind
     opens_at: Moment = Field(examples=["2026-12-31T18:00:00+01:00"])
@@ -223,7 +236,7 @@ class RescheduleVotingRequest(RequestBody):
 class GrantCreditsRequest(RequestBody):
     # A string ("5") from a script is more likely a bug than an intent; 5.0 is five.
     amount: Annotated[WholeNumber, Field(gt=0, le=1_000_000)]
-    reason: Annotated[Text, StringConstraints(max_length=500)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500), NotBlank]
 
 
 class BalanceOut(Relayed):
@@ -242,7 +255,7 @@ class CreditPackOut(Relayed):
 
 
 class CheckoutRequest(RequestBody):
-    pack_id: Annotated[Text, StringConstraints(max_length=100)]
+    pack_id: Annotated[str, StringConstraints(min_length=1, max_length=100), NotBlank]
 
 
 class CheckoutOut(Relayed):

@@ -94,6 +94,11 @@ async def test_concurrent_signups_with_one_email_create_one_account(
         ({"email": "ada@mail.test", "password": PASSWORD, "display_name": "Ada"}, "email"),
         ({"email": "a@example.com", "password": "short", "display_name": "Ada"}, "password"),
         ({"email": "a@example.com", "password": PASSWORD, "display_name": "  "}, "display_name"),
+        # 101 characters as sent, though 100 once stripped: the schema's maxLength is 100.
+        (
+            {"email": "a@example.com", "password": PASSWORD, "display_name": "\t" + "a" * 100},
+            "display_name",
+        ),
         ({"email": "a@example.com", "password": 12345678, "display_name": "Ada"}, "password"),
         (
             {"email": "a@example.com", "password": PASSWORD, "display_name": "A", "role": "admin"},
