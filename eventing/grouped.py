@@ -44,6 +44,12 @@ class Grouped(Generic[Item]):
         # insert_one, the write may or may not happen.
         await future
 
+    async def written(self) -> None:
+        """Until every item submitted so far has been written or has failed, whether or
+        not its caller still waits (a stopping process lets the last writes land)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.wait([self._writer])
+
     async def _write_all(self) -> None:
         while self._waiting:
             batch = self._waiting[:MAX_BATCH]

@@ -62,6 +62,10 @@ class Outbox:
         :class:`pymongo.errors.DuplicateKeyError` when a commit of that ``_id`` exists."""
         await self._appends.insert((commit, stored))
 
+    async def appended(self) -> None:
+        """Until every commit handed to :meth:`insert` so far is stored or refused."""
+        await self._appends.written()
+
     async def unpublished(
         self, limit: int, committed_before: datetime | None = None
     ) -> list[Document]:

@@ -129,9 +129,12 @@ class ServiceRuntime:
                 log.error("outbox relay did not stop when cancelled; stopping without it")
         with contextlib.suppress(Exception):
             # What this process appended goes out now, in order, rather than at the next
-            # sweep (the relay's cancelled batch is back at the head of its queue).
+            # sweep (the relay's cancelled batch is back at the head of its queue). An
+            # append a cancelled handler began may still be on its way to the store: it
+            # lands first, so that it is published too.
             if relay_stopped:
                 async with asyncio.timeout(FLUSH_SECONDS):
+                    await self.store.appends_landed()
                     await self.relay.flush()
         await self.bus.stop()
         await self.mongo.close()

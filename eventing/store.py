@@ -129,6 +129,11 @@ class EventStore:
             raise ConcurrencyConflict(stream, expected_version) from None
         return appended[0]
 
+    async def appends_landed(self) -> None:
+        """Until every append begun so far is stored or refused, including those whose
+        callers stopped waiting: each stored one has reached the listeners by then."""
+        await self._outbox.appended()
+
     @property
     def database(self) -> AsyncDatabase[dict[str, Any]]:
         return self._commits.database

@@ -254,3 +254,24 @@ def _dead_letters(servers: Servers, settings: RuntimeSettings) -> Any:
             await connection.close()
 
     return probe
+
+
+async def test_a_stopping_process_publishes_the_append_its_cancelled_handler_began(
+    settings: RuntimeSettings,
+) -> None:
+    # A stopping scheduler cancels its timer loop while a timer's append is on its way to
+    # the store. The append lands after the cancel; it must go out before the process
+    # ends, not wait for another process's sweep (with one replica: until a restart).
+    runtime = ServiceRuntime("gateway", settings)
+    await runtime.start()
+    appending = asyncio.create_task(runtime.store.append("user-late", 0, [user_registered(1)]))
+    await asyncio.sleep(0)  # handed to the group writer
+    appending.cancel()
+    await runtime.stop()
+
+    reader = ServiceRuntime("gateway", settings)
+    try:
+        assert len(await reader.store.read("user-late")) == 1
+        assert await reader.store.unpublished(10) == []
+    finally:
+        await reader.mongo.close()
