@@ -5,7 +5,9 @@ metric carries a service label. Every service counts the messages its handlers t
 by kind (``command``, ``event``, ``broadcast``), message type and outcome, and how
 long they took; the relay its commits waiting to be published; the gateway its HTTP
 requests by route template (never the raw path, whose ids would make a series each).
-The scheduler observes how late its timers fire, the notifier counts its pushes by fate.
+The scheduler observes how late its timers fire, the notifier counts its pushes by fate
+and its notifications by kind and channel, the wallet tells how many credit
+reservations are held.
 ``GET /metrics`` on the gateway's port and on every worker's health port answers the
 text format.
 """
@@ -52,6 +54,18 @@ PUSHES = Counter(
     "livevote_pushes",
     "Pushes sent to FCM, by fate (delivered, dead: the token is gone, failed).",
     ["fate"],
+)
+NOTIFICATIONS = Counter(
+    "livevote_notifications",
+    "Notifications by kind (reminder, alert, update) and channel: inbox (every one), "
+    "in_app (the user was online), push (delivered to a device), push_failed, "
+    "no_device (offline with no device).",
+    ["kind", "channel"],
+)
+OPEN_RESERVATIONS = Gauge(
+    "livevote_open_credit_reservations",
+    "Credits held for paid votes still being confirmed, as the wallet's last sweep counted "
+    "them (every wallet process counts them all: take the max, not the sum).",
 )
 HTTP_REQUESTS = Counter(
     "livevote_http_requests",

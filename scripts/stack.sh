@@ -116,8 +116,23 @@ install_kustomize() {  # renders deploy/k8s in tests/deploy
   GOBIN="$TOOLS" go install "sigs.k8s.io/kustomize/kustomize/v5@$version"
 }
 
+# Checks and unit-tests deploy/k8s's Prometheus alert rules in tests/deploy. Taken out of
+# Debian's prometheus package rather than installed with it: the package would also set up
+# a Prometheus server to start with the machine.
+install_promtool() {
+  [ -x "$TOOLS/promtool" ] && return
+  log "installing promtool (from Debian's prometheus package)"
+  local work; work=$(mktemp -d)
+  (cd "$work" && { apt-get download prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get download prometheus >/dev/null; }; })
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  install -m 0755 "$work/root/usr/bin/promtool" "$TOOLS/promtool"
+  rm -rf "$work"
+}
+
 cmd_install() {
   mkdir -p "$TOOLS"
+  install_promtool
   install_rabbitmq
   install_ferretdb
   install_stripe_mock

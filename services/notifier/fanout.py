@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contracts import Envelope
 from contracts.notifier import Notification, NotificationCreated
 from eventing.logs import get_logger
+from eventing.metrics import NOTIFICATIONS
 from services.notifier.campaign import Campaign, notification_id, push_of
 from services.notifier.campaigns import Campaigns, Chunk, ChunkOutcome
 from services.notifier.device_handlers import DeviceHandlers
@@ -58,6 +59,7 @@ class Fanout:
             if not chunk.sent:
                 outcome = await self._deliver_chunk(campaign, chunk, cause)
                 await self._campaigns.sent(campaign.id, number, outcome)
+                _count(campaign, outcome)
         log.info("campaign delivered", campaign=campaign.id, audience=campaign.audience)
 
     async def _deliver_chunk(
@@ -117,3 +119,15 @@ class Fanout:
                 for user in users
             ]
         )
+
+
+def _count(campaign: Campaign, outcome: ChunkOutcome) -> None:
+    kind = campaign.content.kind
+    for channel, count in (
+        ("inbox", outcome.inboxed),
+        ("in_app", outcome.in_app),
+        ("push", outcome.pushed),
+        ("push_failed", outcome.failed),
+        ("no_device", outcome.without_device),
+    ):
+        NOTIFICATIONS.labels(kind, channel).inc(count)

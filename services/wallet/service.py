@@ -8,6 +8,7 @@ import contextlib
 
 from eventing.clock import Clock, SystemClock
 from eventing.logs import get_logger
+from eventing.metrics import OPEN_RESERVATIONS
 from eventing.repository import Repository
 from eventing.service import ServiceRuntime
 from services.wallet.checkout import StripeCheckout
@@ -62,6 +63,7 @@ class WalletService(ServiceRuntime):
         while True:
             try:
                 await self.handlers.release_expired()
+                OPEN_RESERVATIONS.set(await self.read_models.open_count())
             except Exception as error:  # noqa: BLE001 - store down: the next sweep retries
                 log.warning("reservation sweep failed", error=repr(error))
             await asyncio.sleep(interval)

@@ -33,14 +33,19 @@ EXTERNAL_SECRETS = {
 Manifest = dict[str, Any]
 
 
-def kustomize() -> Path:
+def tool(name: str) -> Path:
+    """A tool that scripts/stack.sh installs (kustomize, promtool)."""
     tools = Path(
         os.environ.get("LIVEVOTE_TOOLS_DIR", Path.home() / ".local" / "share" / "livevote" / "bin")
     )
-    binary = tools / "kustomize"
+    binary = tools / name
     if not binary.exists():
         subprocess.run([str(ROOT / "scripts" / "stack.sh"), "install"], check=True)
     return binary
+
+
+def kustomize() -> Path:
+    return tool("kustomize")
 
 
 @cache

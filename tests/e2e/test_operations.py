@@ -211,6 +211,14 @@ def _samples(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def _unlabelled(text: str, name: str) -> float | None:
+    """The value of a metric without labels, or None when it is not there."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rpartition(" ")[2])
+    return None
+
+
 async def test_every_process_answers_its_metrics_for_prometheus(
     http: httpx.AsyncClient, running: RunningSystem
 ) -> None:
@@ -252,6 +260,43 @@ async def test_every_process_answers_its_metrics_for_prometheus(
         cast = {"kind": "command", "type": "voting.CastVote"}
         assert _samples(scraped.text, "livevote_messages_handled_total", **cast, outcome="ok") >= 1
         assert _samples(scraped.text, "livevote_handler_seconds_count", **cast) >= 1
+
+        # The wallet tells how many credits are held for paid votes being confirmed.
+        wallet = running.system.of("wallet")[0].ready_url.removesuffix("/readyz")
+        held = _unlabelled(
+            (await scraper.get(f"{wallet}/metrics")).text, "livevote_open_credit_reservations"
+        )
+        assert held is not None and held >= 0
+
+        # The notifier counts an update it delivered, by channel.
+        reader = await signup_and_login(http)
+        consented = await http.patch("/me/preferences", headers=reader, json={"updates": True})
+        assert consented.status_code == 200, consented.text
+
+        async def reader_in_audience() -> bool:
+            audience = await http.get("/admin/updates/audience", headers=admin)
+            return int(audience.json()["audience"]) >= 1
+
+        await eventually(reader_in_audience, timeout=15)
+        notifier = running.system.of("notifier")[0].ready_url.removesuffix("/readyz")
+        inboxed_before = _samples(
+            (await scraper.get(f"{notifier}/metrics")).text,
+            "livevote_notifications_total",
+            kind="update",
+            channel="inbox",
+        )
+        sent = await http.post(
+            "/admin/updates", headers=admin, json={"title": "Metrics", "body": "Counted"}
+        )
+        assert sent.status_code == 202, sent.text
+        audience = int(sent.json()["audience"])
+
+        async def update_counted() -> bool:
+            text = (await scraper.get(f"{notifier}/metrics")).text
+            inboxed = _samples(text, "livevote_notifications_total", kind="update", channel="inbox")
+            return inboxed - inboxed_before >= audience
+
+        await eventually(update_counted, timeout=30)
 
         # The voting's opening timer fired (the scheduler says how late).
         scheduler = running.system.of("scheduler")[0].ready_url.removesuffix("/readyz")
