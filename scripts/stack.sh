@@ -16,6 +16,8 @@ FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-pushdown"
 RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
 # The management API (queue depths and consumers for the operator's health page).
 RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
+# Its Prometheus endpoint: queue depths per queue, as the dead-letter alert reads them.
+RABBITMQ_PROMETHEUS_PORT="${LIVEVOTE_RABBITMQ_PROMETHEUS_PORT:-15692}"
 MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
 STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
 
@@ -153,28 +155,39 @@ start_rabbitmq() {
 listeners.tcp.default = 127.0.0.1:$RABBITMQ_PORT
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $RABBITMQ_MANAGEMENT_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $RABBITMQ_PROMETHEUS_PORT
+prometheus.return_per_object_metrics = true
 # Queue statistics every second instead of five, so the health page follows closely.
 collect_statistics_interval = 1000
 log.console = false
 log.file.level = warning
 CONF
-  echo "[rabbitmq_management]." > "$STATE/rabbitmq/enabled_plugins"
+  echo "[rabbitmq_management,rabbitmq_prometheus]." > "$STATE/rabbitmq/enabled_plugins"
   log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
   nohup "$RABBITMQ_BIN/rabbitmq-server" >"$STATE/rabbitmq/log/stdout.log" 2>&1 &
   echo $! > "$STATE/run/rabbitmq.started"
   wait_for RabbitMQ 90 rabbitmq_ready
   wait_for "RabbitMQ management" 60 port_open "$RABBITMQ_MANAGEMENT_PORT"
+  wait_for "RabbitMQ Prometheus endpoint" 60 port_open "$RABBITMQ_PROMETHEUS_PORT"
 }
 
-# A node started before the management plugin was part of the stack gets it without a
-# restart, on loopback like the rest.
+# A node started before the management and Prometheus plugins were part of the stack
+# gets them without a restart, on loopback like the rest.
 ensure_management() {
-  port_open "$RABBITMQ_MANAGEMENT_PORT" && return
   [ -f "$STATE/rabbitmq/enabled_plugins" ] || return 0
-  log "enabling RabbitMQ's management API on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT"
-  rabbitmqctl -q eval "application:set_env(rabbitmq_management, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_MANAGEMENT_PORT}])." >/dev/null
-  "$RABBITMQ_BIN/rabbitmq-plugins" -q enable rabbitmq_management >/dev/null
-  wait_for "RabbitMQ management" 60 port_open "$RABBITMQ_MANAGEMENT_PORT"
+  if ! port_open "$RABBITMQ_MANAGEMENT_PORT"; then
+    log "enabling RabbitMQ's management API on 127.0.0.1:$RABBITMQ_MANAGEMENT_PORT"
+    rabbitmqctl -q eval "application:set_env(rabbitmq_management, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_MANAGEMENT_PORT}])." >/dev/null
+    "$RABBITMQ_BIN/rabbitmq-plugins" -q enable rabbitmq_management >/dev/null
+    wait_for "RabbitMQ management" 60 port_open "$RABBITMQ_MANAGEMENT_PORT"
+  fi
+  if ! port_open "$RABBITMQ_PROMETHEUS_PORT"; then
+    log "enabling RabbitMQ's Prometheus endpoint on 127.0.0.1:$RABBITMQ_PROMETHEUS_PORT"
+    rabbitmqctl -q eval "application:set_env(rabbitmq_prometheus, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_PROMETHEUS_PORT}]), application:set_env(rabbitmq_prometheus, return_per_object_metrics, true)." >/dev/null
+    "$RABBITMQ_BIN/rabbitmq-plugins" -q enable rabbitmq_prometheus >/dev/null
+    wait_for "RabbitMQ Prometheus endpoint" 60 port_open "$RABBITMQ_PROMETHEUS_PORT"
+  fi
 }
 
 start_ferretdb() {
@@ -226,7 +239,7 @@ cmd_down() {
 
 cmd_status() {
   local name port
-  for pair in "RabbitMQ:$RABBITMQ_PORT" "RabbitMQ-management:$RABBITMQ_MANAGEMENT_PORT" "FerretDB:$MONGODB_PORT" "stripe-mock:$STRIPE_MOCK_PORT"; do
+  for pair in "RabbitMQ:$RABBITMQ_PORT" "RabbitMQ-management:$RABBITMQ_MANAGEMENT_PORT" "RabbitMQ-prometheus:$RABBITMQ_PROMETHEUS_PORT" "FerretDB:$MONGODB_PORT" "stripe-mock:$STRIPE_MOCK_PORT"; do
     name=${pair%%:*}; port=${pair##*:}
     if port_open "$port"; then echo "$name: up (127.0.0.1:$port)"; else echo "$name: down"; fi
   done

@@ -9,6 +9,7 @@ import os
 import sys
 
 import aio_pika
+import httpx
 
 from eventing.dead_letters import DeadLetters
 from eventing.service import ServiceRuntime
@@ -30,6 +31,9 @@ async def test_a_dead_letter_is_listed_with_its_cause_and_replayed_once_fixed(
     finally:
         await broken.stop()
     assert letter.id == poison.message_id
+    # What the dead-letter alert reads (deploy/k8s/base/monitoring): RabbitMQ's own
+    # Prometheus endpoint counts it in the namespace's dead-letter queue.
+    await eventually(lambda: _prometheus_depth(f"{settings.namespace}.dead-letters"), timeout=30)
     assert letter.type == "gateway.UserRegistered"
     assert letter.queue == "wallet.events"
     assert letter.reason == "delivery_limit"
@@ -135,3 +139,15 @@ async def test_the_command_line_lists_shows_and_replays_a_poison_message_once_fi
 
 async def _count_is(letters: DeadLetters, expected: int) -> bool:
     return await letters.count() == expected
+
+
+async def _prometheus_depth(queue: str) -> float:
+    """The queue's depth as RabbitMQ's Prometheus endpoint gives it (per-object metrics)."""
+    url = os.environ.get("LIVEVOTE_RABBITMQ_PROMETHEUS_URL", "http://127.0.0.1:15692/metrics")
+    async with httpx.AsyncClient(timeout=10) as client:
+        text = (await client.get(url)).text
+    return sum(
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("rabbitmq_queue_messages{") and f'queue="{queue}"' in line
+    )
