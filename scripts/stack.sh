@@ -184,8 +184,10 @@ ensure_management() {
   fi
   if ! port_open "$RABBITMQ_PROMETHEUS_PORT"; then
     log "enabling RabbitMQ's Prometheus endpoint on 127.0.0.1:$RABBITMQ_PROMETHEUS_PORT"
-    rabbitmqctl -q eval "application:set_env(rabbitmq_prometheus, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_PROMETHEUS_PORT}]), application:set_env(rabbitmq_prometheus, return_per_object_metrics, true)." >/dev/null
+    rabbitmqctl -q eval "application:set_env(rabbitmq_prometheus, tcp_config, [{ip, \"127.0.0.1\"}, {port, $RABBITMQ_PROMETHEUS_PORT}])." >/dev/null
     "$RABBITMQ_BIN/rabbitmq-plugins" -q enable rabbitmq_prometheus >/dev/null
+    # After loading: the plugin's own defaults would replace a value set before.
+    rabbitmqctl -q eval "application:set_env(rabbitmq_prometheus, return_per_object_metrics, true)." >/dev/null
     wait_for "RabbitMQ Prometheus endpoint" 60 port_open "$RABBITMQ_PROMETHEUS_PORT"
   fi
 }
