@@ -41,7 +41,7 @@ class GetReceipt(Message):
     type = "wallet.GetReceipt"
 
     user_id: str
-    receipt_id: str = Field(max_length=64)
+    receipt_id: str = Field(pattern=RECEIPT_NUMBER)
 
 
 class PurchaseOnReceipt(BaseModel):

@@ -5,10 +5,8 @@ Both are read from the account's events as recorded; nothing here changes anythi
 
 from __future__ import annotations
 
-import re
-
 from contracts import Envelope, ErrorCode, Reply
-from contracts.wallet import RECEIPT_NUMBER, GetLedger, GetReceipt, Receipt
+from contracts.wallet import GetLedger, GetReceipt, Receipt
 from eventing.handlers import HandlerMap
 from eventing.repository import Repository
 from services.wallet.domain import Account, Checkout
@@ -44,14 +42,12 @@ class StatementQueries:
         return Reply.ok({**account.view(), "entries": entries})
 
     async def get_receipt(self, query: GetReceipt, _: Envelope) -> Reply:
-        receipt = None
-        if re.fullmatch(RECEIPT_NUMBER, query.receipt_id):
-            history = await self._accounts.history(query.user_id)
-            receipt = find_receipt(
-                ((envelope.message(), envelope.occurred_at) for envelope in history),
-                query.receipt_id,
-                self._settings.pack_names(),
-            )
+        history = await self._accounts.history(query.user_id)
+        receipt = find_receipt(
+            ((envelope.message(), envelope.occurred_at) for envelope in history),
+            query.receipt_id,
+            self._settings.pack_names(),
+        )
         if receipt is None:
             return Reply.fail(
                 ErrorCode.NOT_FOUND,
