@@ -108,7 +108,10 @@ async def ledger(
     name="receipt",
     response_class=Response,
     responses={
-        200: {"content": {"application/pdf": {}}, "description": "the receipt, a PDF"},
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the receipt, a PDF",
+        },
         **responses(ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE),
     },
 )
