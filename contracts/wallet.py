@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from contracts.envelope import Message
 
@@ -21,11 +21,66 @@ class GetBalance(Message):
 
 class GetLedger(Message):
     """Replies ``{"user_id", "balance", "entries": [{"at", "kind", "amount", "reason",
-    "reference"}]}``, newest first: every change of the user's credits."""
+    "reference", "receipt_id"}]}``, newest first: every change of the user's credits
+    (``receipt_id`` names the receipt of a purchase or a refund, else it is null)."""
 
     type = "wallet.GetLedger"
 
     user_id: str
+
+
+# A receipt's number: "LV-", the day it was issued, P (purchase) or R (refund), and a
+# code derived from Stripe's ids of the payment (and of the refund).
+RECEIPT_NUMBER = r"^LV-[0-9]{8}-[PR]-[A-Z2-7]{12}$"
+
+
+class GetReceipt(Message):
+    """One receipt of the user's: replies ``Receipt``; NOT_FOUND when the user has no
+    receipt of that number (another user's receipt included)."""
+
+    type = "wallet.GetReceipt"
+
+    user_id: str
+    receipt_id: str = Field(pattern=RECEIPT_NUMBER)
+
+
+class PurchaseOnReceipt(BaseModel):
+    """The purchase a receipt is for, or the one a refund gave money back for."""
+
+    receipt_id: str
+    purchased_at: datetime
+    pack_id: str
+    pack_name: str
+    credits: int
+    # As Stripe charged it: in the currency's smallest unit (cents), and its ISO code.
+    # Null only for purchases recorded before the wallet kept them, with no checkout
+    # record to tell the price asked.
+    charged_cents: int | None
+    currency: str | None
+    session_id: str = Field(description="Stripe's Checkout Session")
+    payment_intent: str | None = Field(description="Stripe's PaymentIntent, when known")
+
+
+class RefundOnReceipt(BaseModel):
+    refunded_at: datetime
+    refund_id: str = Field(description="Stripe's refund (or the charge's refund state)")
+    # What this refund gave back, in the currency's smallest unit; null for refunds
+    # recorded before the wallet kept it.
+    refunded_cents: int | None
+    currency: str | None
+    credits_taken_back: int
+
+
+class Receipt(BaseModel):
+    """What a receipt shows, but the buyer's e-mail address: the wallet owns payments,
+    the gateway owns users, and adds it."""
+
+    receipt_id: str
+    kind: Literal["purchase", "refund"]
+    issued_at: datetime
+    user_id: str
+    purchase: PurchaseOnReceipt
+    refund: RefundOnReceipt | None = None
 
 
 class GrantCredits(Message):
@@ -90,13 +145,22 @@ class CreditsGranted(Message):
 
 
 class CreditsPurchased(Message):
+    """A paid Checkout Session's credits added. ``amount`` is in credits; what Stripe
+    charged is ``charged_cents`` of ``currency`` (its smallest unit: cents)."""
+
     type = "wallet.CreditsPurchased"
     routing_key = "wallet.credits_purchased"
+    # 2: what Stripe charged, the payment intent and the pack's name (absent from 1).
+    schema_version = 2
 
     user_id: str
     amount: int
     pack_id: str
     session_id: str
+    pack_name: str | None = None
+    charged_cents: int | None = None
+    currency: str | None = None
+    payment_intent: str | None = None
 
 
 class CreditsRefunded(Message):
@@ -105,11 +169,15 @@ class CreditsRefunded(Message):
 
     type = "wallet.CreditsRefunded"
     routing_key = "wallet.credits_refunded"
+    # 2: the money this refund gave back (absent from 1).
+    schema_version = 2
 
     user_id: str
     amount: int
     session_id: str
     refund_id: str
+    refunded_cents: int | None = None
+    currency: str | None = None
 
 
 class CreditsReserved(Message):

@@ -76,6 +76,13 @@ install_browser() {
   apt_install chromium-headless-shell fonts-liberation
 }
 
+# The receipt tests turn a receipt's PDF into a PNG (pdftoppm) for a reviewer to look at.
+install_poppler() {
+  command -v pdftoppm >/dev/null && return
+  log "installing poppler-utils (Debian package)"
+  apt_install poppler-utils
+}
+
 install_ferretdb() {
   [ -x "$FERRETDB" ] && return
   log "building FerretDB $FERRETDB_VERSION from the Go module proxy"
@@ -140,6 +147,7 @@ cmd_install() {
   install_stripe_mock
   install_kustomize
   install_browser
+  install_poppler
 }
 
 rabbitmq_ready() { rabbitmqctl -q await_startup --timeout 5 >/dev/null 2>&1; }

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
+import shutil
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from faststream import BaseMiddleware
 from faststream._internal.context.repository import ContextRepo
 from faststream.message import StreamMessage
 from pymongo.asynchronous.database import AsyncDatabase
+from pypdf import PdfReader
 
 from contracts import Envelope
 from contracts.gateway import UserRegistered
@@ -21,6 +26,9 @@ from eventing.service import ServiceRuntime
 from eventing.store import COMMITS
 
 T = TypeVar("T")
+
+# What tests leave for a person to look at (git-ignored).
+TEST_OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
 async def eventually(
@@ -37,6 +45,27 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
         await asyncio.sleep(interval)
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of every page of a PDF, as a reader would copy it out."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def keep_pdf(pdf: bytes, name: str) -> Path:
+    """Keep a PDF as ``test-output/<name>.pdf`` with a PNG of its first page beside it
+    (Debian's poppler-utils, at 80 dpi), for a person to look at; returns the PNG's path."""
+    if shutil.which("pdftoppm") is None:
+        raise AssertionError("pdftoppm is not installed: run scripts/stack.sh install")
+    stem = TEST_OUTPUT / name
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".pdf").write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "80", "-singlefile", stem.with_suffix(".pdf"), stem],
+        check=True,
+        capture_output=True,
+    )
+    return stem.with_suffix(".png")
 
 
 def registered(user_id: str) -> UserRegistered:

@@ -258,6 +258,9 @@ class CheckoutRequest(RequestBody):
     pack_id: Annotated[str, StringConstraints(min_length=1, max_length=100), NotBlank]
 
 
+RECEIPT_EXAMPLE = "LV-20260514-P-7K2M9QX4TB3F"
+
+
 class CheckoutOut(Relayed):
     checkout_url: str = Field(description="where to send the user's browser to pay")
     session_id: str
@@ -269,6 +272,14 @@ class LedgerEntryOut(Relayed):
     amount: int = Field(description="the change: negative when credits were taken")
     reason: str
     reference: str | None = None
+    receipt_id: str | None = Field(
+        default=None, description="a purchase's or a refund's receipt", examples=[RECEIPT_EXAMPLE]
+    )
+    receipt_url: str | None = Field(
+        default=None,
+        description="where the caller downloads that receipt as a PDF (their own ledger only)",
+        examples=[f"/api/v1/me/credits/receipts/{RECEIPT_EXAMPLE}"],
+    )
 
 
 class LedgerOut(Relayed):

@@ -12,7 +12,6 @@ replicas and deliveries, whose credits a paid session becomes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -58,12 +57,25 @@ class PaymentReceived(Message):
     """Stripe reported a session paid; its credits go to this user."""
 
     type = "wallet.PaymentReceived"
+    # 2: what Stripe charged (absent from 1).
+    schema_version = 2
 
     session_id: str
     user_id: str
     pack_id: str
     credits: int
     payment_intent: str | None
+    amount_total: int | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What Stripe charged for a purchase, as far as it is known."""
+
+    cents: int | None = None
+    currency: str | None = None
+    payment_intent: str | None = None
 
 
 # Accounts.
@@ -86,6 +98,8 @@ class Purchase:
     credits: int
     # Credits taken back by refunds so far; never more than ``credits``.
     refunded: int = 0
+    # Money the recorded refunds gave back, in the currency's smallest unit.
+    refunded_cents: int = 0
 
 
 class Account(Aggregate):
@@ -138,29 +152,51 @@ class Account(Aggregate):
             CreditsGranted(user_id=self.id, amount=amount, reason=reason, granted_by=granted_by)
         )
 
-    def purchase(self, session_id: str, pack_id: str, credits: int) -> bool:
+    def purchase(
+        self,
+        session_id: str,
+        pack_id: str,
+        credits: int,
+        charge: Charge | None = None,
+        pack_name: str | None = None,
+    ) -> bool:
         """Add a paid session's credits; False when this session was credited already."""
         if session_id in self.purchases:
             return False
         if credits <= 0:
             raise ValueError("a purchase adds credits")
+        charge = charge or Charge()
         self.open()
         self.trigger(
             CreditsPurchased(
-                user_id=self.id, amount=credits, pack_id=pack_id, session_id=session_id
+                user_id=self.id,
+                amount=credits,
+                pack_id=pack_id,
+                session_id=session_id,
+                pack_name=pack_name,
+                charged_cents=charge.cents,
+                currency=charge.currency,
+                payment_intent=charge.payment_intent,
             )
         )
         return True
 
     def refund(
-        self, session_id: str, refund_id: str, charged_cents: int, refunded_cents: int
+        self,
+        session_id: str,
+        refund_id: str,
+        charged_cents: int,
+        refunded_cents: int,
+        currency: str | None = None,
     ) -> int:
         """Take back a refunded purchase's credits; how many were taken back now.
 
         ``refunded_cents`` is what Stripe has refunded of the charge in all: a partial
         refund takes back its share of the pack's credits (rounded down), a full refund
         the rest. Working from the total makes copies and out-of-order deliveries of
-        refund events harmless: a stale total asks for nothing more.
+        refund events harmless: a stale total asks for nothing more. The money recorded
+        with it is what the total grew by since the last refund recorded (a refund too
+        small to take back a credit is counted with the next one that does).
         """
         purchase = self.purchases.get(session_id)
         if purchase is None or refund_id in self.refunds or charged_cents <= 0:
@@ -174,7 +210,12 @@ class Account(Aggregate):
             return 0
         self.trigger(
             CreditsRefunded(
-                user_id=self.id, amount=amount, session_id=session_id, refund_id=refund_id
+                user_id=self.id,
+                amount=amount,
+                session_id=session_id,
+                refund_id=refund_id,
+                refunded_cents=max(0, refunded_cents - purchase.refunded_cents),
+                currency=currency,
             )
         )
         return amount
@@ -284,6 +325,7 @@ class Account(Aggregate):
                 self.refunds.add(refund_id)
                 if session_id in self.purchases:
                     self.purchases[session_id].refunded += amount
+                    self.purchases[session_id].refunded_cents += event.refunded_cents or 0
             case CreditsReserved():
                 self.reserved += event.amount
                 self.reservations[event.reservation_id] = Reservation(
@@ -303,48 +345,6 @@ class Account(Aggregate):
                 reservation.state = "released"
             case _:
                 raise UnknownEvent(self, event)
-
-
-# The ledger ------------------------------------------------------------------------
-
-LedgerKind = Literal["purchase", "grant", "vote", "refund"]
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    at: datetime
-    kind: LedgerKind
-    amount: int  # signed: what the change added to the balance
-    reason: str
-    reference: str | None
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "kind": self.kind,
-            "amount": self.amount,
-            "reason": self.reason,
-            "reference": self.reference,
-        }
-
-
-def ledger_entry(event: Message, at: datetime, pack_names: Mapping[str, str]) -> LedgerEntry | None:
-    """The ledger line of an account event; None for events that do not move the balance
-    (opening, reservations held and released)."""
-    match event:
-        case CreditsGranted():
-            return LedgerEntry(at, "grant", event.amount, event.reason, event.granted_by)
-        case CreditsPurchased():
-            name = pack_names.get(event.pack_id, event.pack_id)
-            return LedgerEntry(at, "purchase", event.amount, f"Bought {name}", event.session_id)
-        case CreditsDebited():
-            return LedgerEntry(at, "vote", -event.amount, "Paid vote", event.voting_id)
-        case CreditsRefunded():
-            return LedgerEntry(
-                at, "refund", -event.amount, "Purchase refunded by Stripe", event.session_id
-            )
-        case _:
-            return None
 
 
 # Checkouts and payments --------------------------------------------------------------
@@ -383,84 +383,3 @@ class Payment(Aggregate):
         if not isinstance(event, PaymentReceived):
             raise UnknownEvent(self, event)
         self.received = event
-
-
-# What the wallet reads out of Stripe's events ------------------------------------------
-
-CHECKOUT_COMPLETED = "checkout.session.completed"
-ASYNC_PAYMENT_SUCCEEDED = "checkout.session.async_payment_succeeded"
-ASYNC_PAYMENT_FAILED = "checkout.session.async_payment_failed"
-CHARGE_REFUNDED = "charge.refunded"
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _reference(value: Any) -> str | None:
-    """An id Stripe may send as a string or, expanded, as an object with an id."""
-    if isinstance(value, Mapping):
-        return _text(value.get("id"))
-    return _text(value)
-
-
-@dataclass(frozen=True)
-class SessionReport:
-    """A Checkout Session as a Stripe event shows it."""
-
-    session_id: str
-    paid: bool
-    payment_intent: str | None
-    user_id: str | None
-    pack_id: str | None
-
-    @classmethod
-    def parse(cls, event_type: str, session: Mapping[str, Any]) -> SessionReport | None:
-        session_id = _text(session.get("id"))
-        if session_id is None:
-            return None
-        metadata = session.get("metadata")
-        metadata = metadata if isinstance(metadata, Mapping) else {}
-        # A delayed method (bank debits, some wallets) completes the session unpaid and
-        # pays later: only async_payment_succeeded says the money arrived.
-        paid = event_type == ASYNC_PAYMENT_SUCCEEDED or (
-            event_type == CHECKOUT_COMPLETED and session.get("payment_status") == "paid"
-        )
-        return cls(
-            session_id=session_id,
-            paid=paid,
-            payment_intent=_reference(session.get("payment_intent")),
-            user_id=_text(metadata.get("user_id")) or _text(session.get("client_reference_id")),
-            pack_id=_text(metadata.get("pack_id")),
-        )
-
-
-@dataclass(frozen=True)
-class RefundReport:
-    """A refunded Charge as a ``charge.refunded`` event shows it."""
-
-    payment_intent: str
-    refund_id: str
-    charged_cents: int
-    refunded_cents: int
-
-    @classmethod
-    def parse(cls, charge: Mapping[str, Any]) -> RefundReport | None:
-        payment_intent = _reference(charge.get("payment_intent"))
-        amount, refunded = charge.get("amount"), charge.get("amount_refunded")
-        if payment_intent is None or not isinstance(amount, int) or not isinstance(refunded, int):
-            return None
-        refunds = charge.get("refunds")
-        listed = refunds.get("data") if isinstance(refunds, Mapping) else None
-        refund_ids = [
-            refund_id
-            for refund in (listed if isinstance(listed, list) else [])
-            if isinstance(refund, Mapping)
-            and refund.get("status") not in ("failed", "canceled")
-            and (refund_id := _text(refund.get("id"))) is not None
-        ]
-        # Stripe lists refunds newest first. Since API version 2022-11-15 a Charge no
-        # longer embeds its refunds; its running total still names the refund state.
-        charge_id = _text(charge.get("id")) or payment_intent
-        refund_id = refund_ids[0] if refund_ids else f"{charge_id}:{refunded}"
-        return cls(payment_intent, refund_id, amount, refunded)

@@ -22,7 +22,6 @@ from contracts.wallet import (
     ApplyStripeEvent,
     CreateCheckout,
     GetBalance,
-    GetLedger,
     GrantCredits,
     ListCreditPacks,
 )
@@ -33,21 +32,23 @@ from eventing.repository import Repository, T
 from eventing.store import ConcurrencyConflict
 from services.wallet.checkout import StripeCheckout, StripeUnavailable
 from services.wallet.domain import (
-    ASYNC_PAYMENT_FAILED,
-    ASYNC_PAYMENT_SUCCEEDED,
-    CHARGE_REFUNDED,
-    CHECKOUT_COMPLETED,
     Account,
+    Charge,
     Checkout,
     CheckoutStarted,
     Payment,
     PaymentReceived,
-    RefundReport,
-    SessionReport,
-    ledger_entry,
 )
 from services.wallet.settings import WalletSettings
 from services.wallet.store import Accounts, OpenReservation, WalletReadModels
+from services.wallet.stripe_reports import (
+    ASYNC_PAYMENT_FAILED,
+    ASYNC_PAYMENT_SUCCEEDED,
+    CHARGE_REFUNDED,
+    CHECKOUT_COMPLETED,
+    RefundReport,
+    SessionReport,
+)
 
 log = get_logger(__name__)
 
@@ -79,7 +80,6 @@ class WalletHandlers:
     def commands(self) -> Mapping[type[Message], CommandHandler]:
         return {
             GetBalance: self.get_balance,
-            GetLedger: self.get_ledger,
             GrantCredits: self.grant_credits,
             ListCreditPacks: self.list_credit_packs,
             CreateCheckout: self.create_checkout,
@@ -122,22 +122,6 @@ class WalletHandlers:
         # A user the wallet has not heard of (yet) simply has no credits.
         account = await self._accounts.get_or_new(query.user_id)
         return Reply.ok(account.view())
-
-    async def get_ledger(self, query: Message, _: Envelope) -> Reply:
-        assert isinstance(query, GetLedger)
-        history = await self._accounts.history(query.user_id)
-        account = Account(query.user_id)
-        account.replay(history)
-        pack_names = {pack.id: pack.name for pack in self._settings.credit_packs}
-        entries = []
-        balance = 0
-        for envelope in history:
-            entry = ledger_entry(envelope.message(), envelope.occurred_at, pack_names)
-            if entry is not None:
-                balance += entry.amount
-                entries.append(entry.view() | {"balance_after": balance})
-        entries.reverse()
-        return Reply.ok({**account.view(), "entries": entries})
 
     async def grant_credits(self, command: Message, envelope: Envelope) -> Reply:
         assert isinstance(command, GrantCredits)
@@ -265,10 +249,21 @@ class WalletHandlers:
             await self._read_models.link_payment_intent(
                 payment_intent, received.session_id, received.user_id
             )
+        # The payment's record first; a record from before the wallet kept the amount
+        # leaves it to this event's report.
+        if received.amount_total is not None:
+            charge = Charge(received.amount_total, received.currency, payment_intent)
+        else:
+            charge = Charge(report.amount_total, report.currency, payment_intent)
+        pack = self._settings.pack(received.pack_id)
         _, credited = await self._change(
             received.user_id,
             lambda account: account.purchase(
-                received.session_id, received.pack_id, received.credits
+                received.session_id,
+                received.pack_id,
+                received.credits,
+                charge,
+                pack.name if pack is not None else None,
             ),
             cause=envelope,
         )
@@ -299,6 +294,8 @@ class WalletHandlers:
             pack_id=pack_id,
             credits=credits,
             payment_intent=report.payment_intent,
+            amount_total=report.amount_total,
+            currency=report.currency,
         )
 
     async def _charge_refunded(self, command: ApplyStripeEvent, envelope: Envelope) -> bool:
@@ -318,7 +315,11 @@ class WalletHandlers:
         _, taken = await self._change(
             user_id,
             lambda account: account.refund(
-                session_id, report.refund_id, report.charged_cents, report.refunded_cents
+                session_id,
+                report.refund_id,
+                report.charged_cents,
+                report.refunded_cents,
+                report.currency,
             ),
             cause=envelope,
         )

@@ -15,6 +15,7 @@ from services.wallet.checkout import StripeCheckout
 from services.wallet.domain import Checkout, Payment
 from services.wallet.handlers import WalletHandlers
 from services.wallet.settings import WalletSettings
+from services.wallet.statement_queries import StatementQueries
 from services.wallet.store import Accounts, WalletReadModels
 
 log = get_logger(__name__)
@@ -33,16 +34,21 @@ class WalletService(ServiceRuntime):
         self.accounts = Accounts(self.store)
         self.read_models = WalletReadModels(self.db)
         self.stripe = stripe or StripeCheckout(settings)
+        checkouts = Repository(self.store, Checkout)
         self.handlers = WalletHandlers(
             self.accounts,
-            Repository(self.store, Checkout),
+            checkouts,
             Repository(self.store, Payment),
             self.read_models,
             self.stripe,
             settings,
             clock or SystemClock(),
         )
-        self.serve(commands=self.handlers.commands(), events=self.handlers.events())
+        statements = StatementQueries(self.accounts, checkouts, settings)
+        self.serve(
+            commands=statements.commands().merge(self.handlers.commands()),
+            events=self.handlers.events(),
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

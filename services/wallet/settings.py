@@ -55,5 +55,8 @@ class WalletSettings(RuntimeSettings):
             raise ValueError("LIVEVOTE_CREDIT_PACKS has two packs with one id")
         return packs
 
+    def pack_names(self) -> dict[str, str]:
+        return {pack.id: pack.name for pack in self.credit_packs}
+
     def pack(self, pack_id: str) -> CreditPack | None:
         return next((pack for pack in self.credit_packs if pack.id == pack_id), None)

@@ -15,13 +15,19 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Locator, Page, Route, expect
 
-from scripts.stripe_events import delivery, paid_checkout
-from tests.browser.conftest import SCREENSHOTS, WEBHOOK_SECRET
+from tests.browser.voters import (
+    PASSWORD,
+    fill_in_login,
+    log_in,
+    new_account,
+    profile_link,
+    snapshot,
+    stripe_reports_paid,
+)
 from tests.support import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-PASSWORD = "correct horse battery"
 # Votings open on the scheduler's tick and the list is polled: allow for both.
 STATUS_CHANGE_MS = 20_000
 PHONE = {"width": 375, "height": 740}
@@ -99,42 +105,7 @@ async def operator(api: httpx.AsyncClient, admin: dict[str, str]) -> AsyncIterat
     await running.close_all()
 
 
-async def new_account(api: httpx.AsyncClient) -> tuple[str, str]:
-    """A voter signed up through the API: their e-mail address and user id."""
-    email = f"voter-{uuid.uuid4().hex[:10]}@example.com"
-    created = await api.post(
-        "/auth/signup", json={"email": email, "password": PASSWORD, "display_name": "Ada"}
-    )
-    assert created.status_code == 201, created.text
-    return email, str(created.json()["id"])
-
-
-async def stripe_reports_paid(
-    api: httpx.AsyncClient, session_id: str, user_id: str, pack_id: str
-) -> None:
-    body, headers = delivery(paid_checkout(session_id, user_id, pack_id), WEBHOOK_SECRET)
-    answer = await api.post("/stripe/webhook", content=body, headers=headers)
-    assert answer.status_code == 200, answer.text
-
-
 # In the browser ------------------------------------------------------------------------
-
-
-async def fill_in_login(page: Page, email: str) -> None:
-    await page.get_by_label("E-mail").fill(email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Log in").click()
-
-
-async def log_in(page: Page, email: str) -> None:
-    await page.goto("/login")
-    await fill_in_login(page, email)
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Votings")
-
-
-def profile_link(page: Page) -> Locator:
-    """The header's link to the profile, which also shows the credits."""
-    return page.get_by_role("link", name=re.compile(r"^Profile"))
 
 
 async def opens(voting_tile: Locator) -> None:
@@ -158,12 +129,6 @@ async def switch(page: Page, name: str, on: bool) -> None:
     await toggle.set_checked(on)
     await expect(page.get_by_text(f"{name} {'on' if on else 'off'}. Saved.")).to_be_visible()
     await expect(toggle).to_be_enabled()
-
-
-async def snapshot(page: Page, name: str) -> None:
-    """A screenshot of a moment the test's last screen does not show."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=SCREENSHOTS / f"voter_{name}.png", full_page=True)
 
 
 async def no_horizontal_scroll(page: Page) -> None:

@@ -19,6 +19,9 @@ PACKS = [
 ]
 
 
+RECEIPT = "LV-20261121-P-7K2M9QX4TB3F"
+
+
 def checkout(command: Message) -> Reply:
     assert isinstance(command, CreateCheckout)
     if command.pack_id not in {pack["id"] for pack in PACKS}:
@@ -47,6 +50,7 @@ def ledger(query: Message) -> Reply:
                     "amount": -1,
                     "reason": "Paid vote",
                     "reference": "v1",
+                    "receipt_id": None,
                     "balance_after": 4,
                 },
                 {
@@ -55,6 +59,7 @@ def ledger(query: Message) -> Reply:
                     "amount": 5,
                     "reason": "Bought 5 credits",
                     "reference": "cs_test_1",
+                    "receipt_id": RECEIPT,
                     "balance_after": 5,
                 },
             ],
@@ -196,6 +201,11 @@ async def test_the_ledger_lists_every_change_newest_first(
 
     assert response.status_code == 200, response.text
     expected = ledger(GetLedger(user_id=user["id"])).result
+    assert isinstance(expected, dict)
+    # The gateway links each receipt to where its PDF is downloaded.
+    vote, purchase = expected["entries"]
+    vote["receipt_url"] = None
+    purchase["receipt_url"] = f"/api/v1/me/credits/receipts/{RECEIPT}"
     assert response.json() == expected
     assert wallet.received[0].message() == GetLedger(user_id=user["id"])
 

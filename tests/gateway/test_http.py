@@ -154,6 +154,7 @@ async def test_every_endpoint_documents_its_answer_and_its_errors(
         ("get", "/api/v1/credit-packs"),
         ("post", "/api/v1/me/credits/checkout"),
         ("get", "/api/v1/me/credits/ledger"),
+        ("get", "/api/v1/me/credits/receipts/{receipt_id}"),
         ("post", "/api/v1/stripe/webhook"),
     }
     operations = {
@@ -174,6 +175,9 @@ async def test_every_endpoint_documents_its_answer_and_its_errors(
                 continue
             if path.endswith(".csv"):
                 assert "text/csv" in answers[status]["content"], (method, path)
+                continue
+            if path.startswith("/api/v1/me/credits/receipts/"):
+                assert "application/pdf" in answers[status]["content"], (method, path)
                 continue
             assert "schema" in answers[status]["content"]["application/json"], (method, path)
         errors = [status for status in answers if status[0] in "45"]

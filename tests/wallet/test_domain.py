@@ -16,13 +16,9 @@ from contracts.wallet import (
     CreditsReservationFailed,
     CreditsReserved,
 )
-from services.wallet.domain import (
-    Account,
-    RefundReport,
-    SessionReport,
-    UnknownEvent,
-    ledger_entry,
-)
+from services.wallet.domain import Account, UnknownEvent
+from services.wallet.statements import ledger_entry
+from services.wallet.stripe_reports import RefundReport, SessionReport
 
 NOW = datetime(2030, 5, 1, 18, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=30)

@@ -56,12 +56,15 @@ def session(
     payment_status: str = "paid",
     payment_intent: str | None = None,
     metadata: dict[str, str] | None = None,
+    amount_total: int = 500,
 ) -> dict[str, Any]:
     """A Checkout Session as Stripe's events carry it."""
     return {
         "id": session_id,
         "object": "checkout.session",
         "mode": "payment",
+        "amount_total": amount_total,
+        "currency": "eur",
         "payment_status": payment_status,
         "payment_intent": payment_intent or f"pi_{session_id}",
         "client_reference_id": (metadata or {}).get("user_id"),
@@ -78,6 +81,7 @@ def charge(
         "payment_intent": payment_intent,
         "amount": amount,
         "amount_refunded": refunded,
+        "currency": "eur",
         "refunded": refunded >= amount,
         "refunds": {
             "object": "list",
@@ -212,8 +216,16 @@ async def test_a_completed_session_delivered_many_times_credits_once(wallets: Wa
     assert all(replies)
     assert await balance(wallets, "ada") == 5
     assert (await wallets.types("ada")).count(PURCHASED) == 1
+    # With what Stripe charged, as its event says.
     assert (await wallets.events("ada"))[-1] == CreditsPurchased(
-        user_id="ada", amount=5, pack_id="credits-5", session_id=started["session_id"]
+        user_id="ada",
+        amount=5,
+        pack_id="credits-5",
+        session_id=started["session_id"],
+        pack_name="5 credits",
+        charged_cents=500,
+        currency="eur",
+        payment_intent=f"pi_{started['session_id']}",
     )
     payment = await wallets.wallet.store.read(Payment.stream_name(started["session_id"]))
     assert len(payment) == 1
@@ -287,7 +299,10 @@ async def test_refunds_take_credits_back_once(wallets: Wallets) -> None:
     assert await balance(wallets, "ada") == 0
 
     refunds = [e for e in await wallets.events("ada") if isinstance(e, CreditsRefunded)]
-    assert [(r.amount, r.refund_id) for r in refunds] == [(2, "re_1"), (3, "re_2")]
+    assert [(r.amount, r.refund_id, r.refunded_cents, r.currency) for r in refunds] == [
+        (2, "re_1", 250, "eur"),
+        (3, "re_2", 250, "eur"),
+    ]
     ledger = await wallets.ok(GetLedger(user_id="ada"))
     assert [(e["kind"], e["amount"]) for e in ledger["entries"]] == [
         ("refund", -3),

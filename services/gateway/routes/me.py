@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import asdict
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from contracts import ErrorCode
-from contracts.wallet import CreateCheckout, GetBalance, GetLedger
+from contracts.wallet import (
+    RECEIPT_NUMBER,
+    CreateCheckout,
+    GetBalance,
+    GetLedger,
+    GetReceipt,
+    Receipt,
+)
 from services.gateway.auth import CurrentUser
 from services.gateway.dependencies import (
     CorrelationId,
@@ -17,6 +26,7 @@ from services.gateway.dependencies import (
 )
 from services.gateway.domain import User
 from services.gateway.errors import ApiError, responses
+from services.gateway.receipts import receipt_pdf
 from services.gateway.schemas import (
     BalanceOut,
     CheckoutOut,
@@ -81,9 +91,54 @@ async def change_preferences(
     "/credits/ledger",
     responses=responses(ErrorCode.UNAUTHENTICATED, ErrorCode.SERVICE_UNAVAILABLE),
 )
-async def ledger(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> LedgerOut:
-    """Every change of the caller's credits, newest first, with its reason."""
-    return await gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=principal.user_id), cid)
+async def ledger(
+    request: Request, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
+) -> LedgerOut:
+    """Every change of the caller's credits, newest first, with its reason; a purchase or
+    a refund links to its receipt (``receipt_url``)."""
+    answer = await gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=principal.user_id), cid)
+    for entry in answer.entries:
+        if entry.receipt_id is not None:
+            entry.receipt_url = request.app.url_path_for("receipt", receipt_id=entry.receipt_id)
+    return answer
+
+
+@router.get(
+    "/credits/receipts/{receipt_id}",
+    name="receipt",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "the receipt, a PDF",
+        },
+        **responses(ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE),
+    },
+)
+async def receipt(
+    receipt_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
+) -> Response:
+    """The receipt of one of the caller's credit purchases or refunds, as a PDF to keep:
+    livevote, its number and date, the caller's e-mail address, the pack and its credits,
+    the amount Stripe charged (or refunded) and Stripe's references. Its id is the
+    ledger entry's ``receipt_id``; another user's receipt is NOT_FOUND, as is an unknown
+    id."""
+    if not re.fullmatch(RECEIPT_NUMBER, receipt_id):
+        # Not a receipt number at all: no need to ask the wallet.
+        raise ApiError(
+            ErrorCode.NOT_FOUND, f"you have no receipt {receipt_id!r}", {"receipt_id": receipt_id}
+        )
+    user = await _user(gateway, principal.user_id)
+    found = await gateway.ask_for(
+        Receipt, "wallet", GetReceipt(user_id=user.id, receipt_id=receipt_id), cid
+    )
+    # Some milliseconds of drawing: not on the loop that serves every other request.
+    pdf = await asyncio.to_thread(receipt_pdf, found, user.email)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="livevote-{receipt_id}.pdf"'},
+    )
 
 
 @router.post(

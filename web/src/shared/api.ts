@@ -58,29 +58,50 @@ export async function request<T>(path: string, options: RequestOptions = {}): Pr
     throw new ApiError(0, "NETWORK_ERROR", "livevote cannot be reached; check your connection");
   }
   if (response.status === 204) return undefined as T;
+  if (!response.ok) throw await failure(response);
   const text = await response.text();
-  const data: unknown = text ? safeJson(text) : undefined;
-  if (!response.ok) {
-    const error = (data as ApiErrorBody | undefined)?.error;
-    const failure = new ApiError(
-      response.status,
-      error?.code ?? "HTTP_" + response.status,
-      error?.message ?? response.statusText,
-      error?.details ?? {},
-    );
-    if (response.status === 401 && token) onUnauthenticated();
-    throw failure;
-  }
-  return data as T;
+  return (text ? safeJson(text) : undefined) as T;
+}
+
+/** The API's error answer as an ApiError; an expired session is ended. */
+async function failure(response: Response): Promise<ApiError> {
+  const text = await response.text();
+  const error = (text ? (safeJson(text) as ApiErrorBody | undefined) : undefined)?.error;
+  if (response.status === 401 && token) onUnauthenticated();
+  return new ApiError(
+    response.status,
+    error?.code ?? "HTTP_" + response.status,
+    error?.message ?? response.statusText,
+    error?.details ?? {},
+  );
 }
 
 /** A download (CSV, PDF) with the session's token, as a Blob. */
 export async function download(path: string): Promise<Blob> {
-  const response = await fetch(`${API}${path}`, {
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-  });
-  if (!response.ok) throw new ApiError(response.status, "HTTP_" + response.status, response.statusText);
+  let response: Response;
+  try {
+    response = await fetch(`${API}${path}`, {
+      headers: token ? { Authorization: `Bearer ${token}` } : {},
+    });
+  } catch {
+    throw new ApiError(0, "NETWORK_ERROR", "livevote cannot be reached; check your connection");
+  }
+  if (!response.ok) throw await failure(response);
   return response.blob();
+}
+
+/** A download handed to the browser to save as `filename`. The API needs the bearer
+ * token, which a plain link cannot send, so the file is fetched and saved from memory. */
+export async function saveDownload(path: string, filename: string): Promise<void> {
+  const url = URL.createObjectURL(await download(path));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // Revoked after the click has been handled: the download has its own copy by then.
+  window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 function safeJson(text: string): unknown {

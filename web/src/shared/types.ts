@@ -104,6 +104,9 @@ export interface LedgerEntry {
   amount: number;
   reason: string;
   reference: string | null;
+  /** A purchase's or a refund's receipt, and where its PDF is downloaded. */
+  receipt_id?: string | null;
+  receipt_url?: string | null;
 }
 
 export interface Ledger {

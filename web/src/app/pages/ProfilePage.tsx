@@ -5,6 +5,7 @@ import { useSession } from "../../shared/session";
 import type { Checkout, CreditPack, Ledger, Preferences, Profile } from "../../shared/types";
 import { PreferenceSwitch } from "../components/PreferenceSwitch";
 import { ProblemMessage } from "../components/ProblemMessage";
+import { ReceiptLink } from "../components/ReceiptLink";
 import { genericProblem } from "../explain";
 import type { Problem } from "../explain";
 import { formatChange, formatCredits, formatDateTime, formatPrice } from "../format";
@@ -237,6 +238,11 @@ function CreditHistory() {
                   <td>
                     <span className="ledger-kind">{KINDS[entry.kind] ?? entry.kind}</span>
                     {entry.reason && <span className="ledger-reason">{entry.reason}</span>}
+                    {entry.receipt_id && entry.receipt_url && (
+                      <span className="ledger-receipt">
+                        <ReceiptLink receiptId={entry.receipt_id} url={entry.receipt_url} />
+                      </span>
+                    )}
                   </td>
                   <td className={`amount ${entry.amount < 0 ? "amount-out" : "amount-in"}`}>
                     {formatChange(entry.amount)}
