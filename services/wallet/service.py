@@ -14,6 +14,8 @@ from eventing.service import ServiceRuntime
 from services.wallet.checkout import StripeCheckout
 from services.wallet.domain import Checkout, Payment
 from services.wallet.handlers import WalletHandlers
+from services.wallet.journal import CreditJournal
+from services.wallet.journal_handlers import JournalHandlers
 from services.wallet.settings import WalletSettings
 from services.wallet.store import Accounts, WalletReadModels
 
@@ -42,7 +44,12 @@ class WalletService(ServiceRuntime):
             settings,
             clock or SystemClock(),
         )
-        self.serve(commands=self.handlers.commands(), events=self.handlers.events())
+        self.journal = CreditJournal(self.db)
+        journal = JournalHandlers(self.journal)
+        self.serve(
+            commands={**self.handlers.commands(), **journal.commands()},
+            events={**self.handlers.events(), **journal.events()},
+        )
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -71,4 +78,5 @@ class WalletService(ServiceRuntime):
     async def rebuild_projections(self) -> int:
         """Replace the read models by a replay of the event store (service stopped)."""
         await self.read_models.ensure_indexes()
+        await self.journal.rebuild(self.store)
         return await self.read_models.rebuild(self.store)
