@@ -6,6 +6,7 @@ and writes the days it missed."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -42,26 +43,27 @@ ARCHIVE_SETTINGS = {
     "LIVEVOTE_ARCHIVE_LEASE_SECONDS": "2",
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How a shortened day is named: after its first moment.
+DAY_NAME = "%Y-%m-%dT%H%M%SZ"
 
 
 def day_of(moment: datetime) -> str:
     """The name of the (shortened) day ``moment`` falls in."""
-    starts_at = EPOCH + (moment - EPOCH) // timedelta(seconds=DAY_SECONDS) * timedelta(
-        seconds=DAY_SECONDS
-    )
-    return starts_at.strftime("%Y-%m-%dT%H%M%SZ")
+    length = timedelta(seconds=DAY_SECONDS)
+    return (EPOCH + (moment - EPOCH) // length * length).strftime(DAY_NAME)
+
+
+def starts(day: str) -> datetime:
+    return datetime.strptime(day, DAY_NAME).replace(tzinfo=UTC)
 
 
 def after(day: str, days: int) -> str:
-    starts_at = datetime.strptime(day, "%Y-%m-%dT%H%M%SZ").replace(tzinfo=UTC)
-    return day_of(starts_at + timedelta(seconds=DAY_SECONDS * days))
+    return day_of(starts(day) + timedelta(seconds=DAY_SECONDS * days))
 
 
 def due(day: str) -> datetime:
-    """When the day's archive is written."""
-    return datetime.strptime(day, "%Y-%m-%dT%H%M%SZ").replace(tzinfo=UTC) + timedelta(
-        seconds=DAY_SECONDS + 2
-    )
+    """When the day's archive is written: two seconds after it ends."""
+    return starts(day) + timedelta(seconds=DAY_SECONDS + 2)
 
 
 def start_archiving(servers: Servers, log_dir: Path, fcm_url: str) -> RunningSystem:
@@ -229,3 +231,80 @@ async def test_the_archive_is_the_operators_alone_and_unknown_days_and_files_are
         assert file.status_code == 200
         assert file.headers["content-disposition"] == f'attachment; filename="{day}-ledger.csv"'
         assert file.headers["etag"] == f'"{hashlib.sha256(file.content).hexdigest()}"'
+
+
+@pytest.fixture
+def own_archiving(servers: Servers, fake_fcm: FakeFcm, tmp_path: Path) -> Iterator[RunningSystem]:
+    running = start_archiving(servers, tmp_path, fake_fcm.url)
+    yield running
+    stop_system(running, servers)
+
+
+async def test_a_scheduler_killed_mid_run_completes_the_day_and_writes_the_days_missed(
+    own_archiving: RunningSystem, store: AsyncMongoClient[dict[str, Any]]
+) -> None:
+    system = own_archiving.system
+    scheduler, wallet = system.processes["scheduler"], system.processes["wallet"]
+    database = store[f"{own_archiving.namespace}_scheduler"]
+    async with httpx.AsyncClient(base_url=own_archiving.api, timeout=30) as http:
+        admin = await login(http, ADMIN_EMAIL, ADMIN_PASSWORD)
+        voter = await signup_and_login(http)
+        # A voting that ends a second into a day D still to come.
+        day = after(day_of(datetime.now(UTC) + timedelta(seconds=2)), 1)
+        created = await http.post(
+            "/admin/votings",
+            headers=admin,
+            json={
+                "title": "Cut short",
+                "description": "",
+                "options": ["Yes", "No"],
+                "kind": "free",
+                "opens_at": (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat(),
+                "closes_at": (starts(day) + timedelta(seconds=1)).isoformat(),
+            },
+        )
+        assert created.status_code == 201, created.text
+        voting = created.json()
+
+        async def voted() -> bool:
+            answer = await vote(http, voter, voting)
+            return answer.status_code == 201
+
+        await eventually(voted, timeout=10)
+        await listed_through(http, admin, after(day, -1))
+
+        # The wallet freezes: the run of D writes the voting's file, then waits for the
+        # wallet's answer, and dies there.
+        file = f"voting-{voting['id']}.csv"
+        wallet.pause()
+        try:
+
+            async def voting_file_written() -> list[dict[str, Any]]:
+                prefix = f"{day}/{file}@"
+                found = database["archive_chunks"].find(
+                    {"_id": {"$gte": prefix, "$lt": f"{prefix}~"}}
+                )
+                return [chunk async for chunk in found]
+
+            written = await eventually(voting_file_written, timeout=30)
+            scheduler.kill()
+        finally:
+            wallet.resume()
+        assert await database["archive_days"].find_one({"_id": day}) is None
+
+        # Down while two more days end and fall due; then back.
+        missed = [after(day, 1), after(day, 2)]
+        await eventually(lambda: datetime.now(UTC) >= due(missed[-1]), timeout=30)
+        scheduler.start()
+        await asyncio.to_thread(system.wait_ready, 60.0, ("scheduler",))
+        await listed_through(http, admin, missed[-1])
+
+        days = await archived(http, admin)
+        assert {day, *missed} <= set(days)
+        [archived_file] = [f for f in days[day]["files"] if f["name"] == file]
+        content = b"".join(chunk["data"] for chunk in sorted(written, key=lambda c: c["_id"]))
+        assert archived_file["sha256"] == hashlib.sha256(content).hexdigest()
+        rows = await table(http, admin, day, file)
+        assert [(r["option"], r["votes"]) for r in rows] == [("Yes", "1"), ("No", "0")]
+        # What the killed run wrote is gone: one copy of each file.
+        await eventually(lambda: all_settled(http, admin, database), timeout=30)
