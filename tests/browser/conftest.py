@@ -9,6 +9,7 @@ if the page wrote an error to the browser console or threw.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -126,6 +127,13 @@ async def admin(api: httpx.AsyncClient) -> dict[str, str]:
 async def page(page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     """The test's page; fails the test on console errors, and keeps a screenshot of the
     last screen, pass or fail."""
+    async with watched(page, request.node.name):
+        yield page
+
+
+@contextlib.asynccontextmanager
+async def watched(page: Page, test_name: str) -> AsyncIterator[Page]:
+    """``page``, failing on errors written to its console and screenshotted at the end."""
     errors: list[str] = []
 
     def console(message: ConsoleMessage) -> None:
@@ -134,8 +142,10 @@ async def page(page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Page
 
     page.on("console", console)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    yield page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    try:
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
     assert not errors, f"the browser console has errors: {errors}"
