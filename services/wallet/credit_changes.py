@@ -34,61 +34,24 @@ CREDIT_EVENTS: tuple[type[Message], ...] = (
 
 def credit_change(event: Message, event_id: str, at: datetime) -> CreditChange | None:
     """The archive's line for an account event; None for an event that changes no credits."""
+    # What it did to the balance, the voting, the reference and the reason.
+    facts: tuple[CreditChangeKind, int, str | None, str | None, str]
     match event:
         case CreditsGranted():
-            return CreditChange(
-                event_id=event_id,
-                at=at,
-                user_id=event.user_id,
-                kind="grant",
-                amount=event.amount,
-                balance_change=event.amount,
-                voting_id=None,
-                reference=event.granted_by,
-                reason=event.reason,
-            )
+            facts = ("grant", event.amount, None, event.granted_by, event.reason)
         case CreditsPurchased():
-            return CreditChange(
-                event_id=event_id,
-                at=at,
-                user_id=event.user_id,
-                kind="purchase",
-                amount=event.amount,
-                balance_change=event.amount,
-                voting_id=None,
-                reference=event.session_id,
-                reason=f"pack {event.pack_id}",
-            )
+            facts = ("purchase", event.amount, None, event.session_id, f"pack {event.pack_id}")
         case CreditsRefunded():
-            return CreditChange(
-                event_id=event_id,
-                at=at,
-                user_id=event.user_id,
-                kind="refund",
-                amount=event.amount,
-                balance_change=-event.amount,
-                voting_id=None,
-                reference=event.session_id,
-                reason=f"refund {event.refund_id}",
-            )
+            facts = ("refund", -event.amount, None, event.session_id, f"refund {event.refund_id}")
         case CreditsReserved():
-            return _vote_change(event, event_id, at, "reserve", 0, "held for a paid vote")
+            facts = ("reserve", 0, event.voting_id, event.reservation_id, "held for a paid vote")
         case CreditsDebited():
-            return _vote_change(event, event_id, at, "debit", -event.amount, "paid vote")
+            facts = ("debit", -event.amount, event.voting_id, event.reservation_id, "paid vote")
         case CreditsReleased():
-            return _vote_change(event, event_id, at, "release", 0, event.reason)
+            facts = ("release", 0, event.voting_id, event.reservation_id, event.reason)
         case _:
             return None
-
-
-def _vote_change(
-    event: CreditsReserved | CreditsDebited | CreditsReleased,
-    event_id: str,
-    at: datetime,
-    kind: CreditChangeKind,
-    balance_change: int,
-    reason: str,
-) -> CreditChange:
+    kind, balance_change, voting_id, reference, reason = facts
     return CreditChange(
         event_id=event_id,
         at=at,
@@ -96,8 +59,8 @@ def _vote_change(
         kind=kind,
         amount=event.amount,
         balance_change=balance_change,
-        voting_id=event.voting_id,
-        reference=event.reservation_id,
+        voting_id=voting_id,
+        reference=reference,
         reason=reason,
     )
 

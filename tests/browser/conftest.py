@@ -87,20 +87,34 @@ def web(
     servers: Servers, fake_fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSystem]:
     """The whole system serving the built front end (``make web``)."""
+    log_dir = tmp_path_factory.mktemp("browser")
+    with serving_the_front_end(
+        servers,
+        lambda: start_system(
+            servers,
+            log_dir,
+            LIVEVOTE_FCM_URL=fake_fcm.url,
+            LIVEVOTE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ),
+    ) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving_the_front_end(
+    servers: Servers, start: Callable[[], RunningSystem]
+) -> Iterator[RunningSystem]:
+    """The system ``start`` starts, which serves the built front end, until the block ends."""
     if not (WEB_DIR / "index.html").is_file():
         pytest.fail(f"the front end is not built in {WEB_DIR}: run `make web`")
     # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
     # and starting and stopping the system runs loops of its own.
     with ThreadPoolExecutor(1) as thread:
-        running = thread.submit(
-            start_system,
-            servers,
-            tmp_path_factory.mktemp("browser"),
-            LIVEVOTE_FCM_URL=fake_fcm.url,
-            LIVEVOTE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        ).result()
-        yield running
-        thread.submit(stop_system, running, servers).result()
+        running = thread.submit(start).result()
+        try:
+            yield running
+        finally:
+            thread.submit(stop_system, running, servers).result()
 
 
 @pytest.fixture(scope="session")

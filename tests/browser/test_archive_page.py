@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -16,9 +15,9 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from scripts.fake_fcm import FakeFcm
-from tests.browser.conftest import WEB_DIR, watched
+from tests.browser.conftest import serving_the_front_end, watched
 from tests.conftest import Servers
-from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem, login, stop_system
+from tests.e2e.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, RunningSystem, login
 from tests.e2e.paid import open_voting, user_with_credits, vote
 from tests.e2e.test_archive import start_archiving
 from tests.support import eventually
@@ -33,14 +32,11 @@ def archiving(
     servers: Servers, fake_fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSystem]:
     """The whole system with short days, serving the built front end."""
-    if not (WEB_DIR / "index.html").is_file():
-        pytest.fail(f"the front end is not built in {WEB_DIR}: run `make web`")
-    # In a thread of its own, as the shared system is (see conftest).
-    with ThreadPoolExecutor(1) as thread:
-        log_dir = tmp_path_factory.mktemp("browser-archive")
-        running = thread.submit(start_archiving, servers, log_dir, fake_fcm.url).result()
+    log_dir = tmp_path_factory.mktemp("browser-archive")
+    with serving_the_front_end(
+        servers, lambda: start_archiving(servers, log_dir, fake_fcm.url)
+    ) as running:
         yield running
-        thread.submit(stop_system, running, servers).result()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
