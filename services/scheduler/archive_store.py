@@ -14,8 +14,9 @@ chunk of every day. Here every lookup is by ``_id``, on MongoDB and FerretDB ali
   so a file's chunks are one ``_id`` range in order). The run is a random name each
   writing attempt takes, so two attempts never write into each other's files, even if
   what they read differs; the day's document says whose chunks make the day.
-  Chunks of an attempt that lost or died are deleted: by the loser when its day
-  document is refused, and by the winner, which sweeps the day's range once it wins.
+  Chunks of an attempt that lost, stopped or died are deleted: by the loser when its
+  day document is refused, by a run cut short on its way out, and by the winner, which
+  sweeps the day's range once it wins (the chunks of a process killed mid-run).
 - ``archive_state``: the first day to archive (``first-day``), set by the first
   scheduler that ever ran, so a new deployment does not write every day since 1970.
 """
@@ -116,11 +117,15 @@ class ArchiveStore:
                 }
             )
         except DuplicateKeyError:
-            for file in files:
-                await self._delete_chunks(chunk_prefix(day.name, file.name, run))
+            await self.discard(day, run, [file.name for file in files])
             return False
         await self._sweep(day.name, {chunk_prefix(day.name, f.name, f.run) for f in files})
         return True
+
+    async def discard(self, day: ArchiveDay, run: str, names: Sequence[str]) -> None:
+        """Delete what a run cut short wrote of these files."""
+        for name in names:
+            await self._delete_chunks(chunk_prefix(day.name, name, run))
 
     async def _sweep(self, day: str, kept: set[str]) -> None:
         """Delete the day's chunks that belong to no file of the day (of runs that died)."""

@@ -12,8 +12,8 @@ Written once, whatever the number of replicas: a replica writes only while it ho
 only spares the others the work: FerretDB's conditional updates are not atomic, so two
 replicas may both think they hold it now and then, and then both write, each into chunks
 of its own, and the unique ``_id`` of the day's document lets one of them record the day.
-A writer that dies mid-run leaves chunks no day names; the run that records the day
-deletes them.
+A run cut short (stopped, its lease lost, a service not answering) deletes what it wrote;
+one killed leaves chunks no day names, which the run that records the day deletes.
 
 Catch-up: the loop keeps the next day to write, from the first day to archive on (the
 ``LIVEVOTE_ARCHIVE_FIRST_DAY`` setting, else the day the first scheduler ever started).
@@ -24,8 +24,10 @@ scheduler ran are written as soon as one runs again, oldest first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TypeVar
 
@@ -89,67 +91,66 @@ class ArchiveWriter:
 
     async def write(self, day: ArchiveDay) -> bool:
         """Write the day; False when another writer recorded it first."""
-        run = uuid.uuid4().hex[:12]
-        with correlation(f"archive-{day.name}-{run}", day=day.name):
-            closed = await self._ask(
-                "voting", ListClosedVotings(since=day.starts_at, until=day.ends_at), ClosedVotings
-            )
-            files = [
-                await self._file(
-                    day, run, voting_file(v.voting_id), VOTING_HEADER, _once(voting_rows(v))
-                )
-                for v in sorted(closed.items, key=lambda voting: voting.voting_id)
-            ]
-            files.append(await self._file(day, run, LEDGER, LEDGER_HEADER, self._ledger(day)))
-            campaigns = await self._ask(
-                "notifier",
-                ListCampaigns(since=day.starts_at, until=day.ends_at),
-                CampaignDeliveries,
-            )
-            files.append(
-                await self._file(
-                    day,
-                    run,
-                    NOTIFICATIONS,
-                    NOTIFICATIONS_HEADER,
-                    _once(notification_rows(campaigns.items)),
-                )
-            )
-            files.sort(key=lambda file: file.name)
-            recorded = await self._store.complete(day, run, files, self._clock.now())
+        run = Run(day, uuid.uuid4().hex[:12])
+        with correlation(run.correlation_id, day=day.name):
+            try:
+                files = await self._files(run)
+            except BaseException:
+                # Cut short (stopping, the lease lost, a service down): what it wrote
+                # names no day, so it goes now rather than at the next day's sweep.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._store.discard(day, run.id, run.started))
+                raise
+            recorded = await self._store.complete(day, run.id, files, self._clock.now())
             if recorded:
                 log.info("day archived", files=len(files), rows=sum(f.rows for f in files))
             else:
                 log.info("day archived by another writer first; this run's files deleted")
             return recorded
 
-    async def _ledger(self, day: ArchiveDay) -> AsyncIterator[list[Row]]:
+    async def _files(self, run: Run) -> list[StoredFile]:
+        day = run.day
+        closed = await self._ask(
+            run, "voting", ListClosedVotings(since=day.starts_at, until=day.ends_at), ClosedVotings
+        )
+        files = [
+            await self._file(run, voting_file(v.voting_id), VOTING_HEADER, _once(voting_rows(v)))
+            for v in sorted(closed.items, key=lambda voting: voting.voting_id)
+        ]
+        files.append(await self._file(run, LEDGER, LEDGER_HEADER, self._ledger(run)))
+        campaigns = await self._ask(
+            run,
+            "notifier",
+            ListCampaigns(since=day.starts_at, until=day.ends_at),
+            CampaignDeliveries,
+        )
+        deliveries = _once(notification_rows(campaigns.items))
+        files.append(await self._file(run, NOTIFICATIONS, NOTIFICATIONS_HEADER, deliveries))
+        return sorted(files, key=lambda file: file.name)
+
+    async def _ledger(self, run: Run) -> AsyncIterator[list[Row]]:
         after: str | None = None
         while True:
             query = ListCreditChanges(
-                since=day.starts_at, until=day.ends_at, after=after, limit=LEDGER_PAGE
+                since=run.day.starts_at, until=run.day.ends_at, after=after, limit=LEDGER_PAGE
             )
-            page = await self._ask("wallet", query, CreditChanges)
+            page = await self._ask(run, "wallet", query, CreditChanges)
             yield [ledger_row(change) for change in page.items]
             if page.next_cursor is None:
                 return
             after = page.next_cursor
 
     async def _file(
-        self,
-        day: ArchiveDay,
-        run: str,
-        name: str,
-        header: Row,
-        batches: AsyncIterator[list[Row]],
+        self, run: Run, name: str, header: Row, batches: AsyncIterator[list[Row]]
     ) -> StoredFile:
         """Write a file from its rows, chunk by chunk as they come."""
+        run.started.append(name)
         chunker = Chunker()
         stored = 0
 
         async def put(chunks: list[bytes]) -> None:
             nonlocal stored
-            await self._store.put_chunks(day, name, run, stored, chunks)
+            await self._store.put_chunks(run.day, name, run.id, stored, chunks)
             stored += len(chunks)
 
         await put(chunker.add(csv_lines([header]).encode()))
@@ -158,15 +159,30 @@ class ArchiveWriter:
             rows += len(batch)
             await put(chunker.add(csv_lines(batch).encode()))
             if not await self._keep():
-                raise LeaseLost(day.name)
+                raise LeaseLost(run.day.name)
         await put(chunker.finish())
-        return StoredFile(name, run, chunker.length, rows, chunker.sha256, stored)
+        return StoredFile(name, run.id, chunker.length, rows, chunker.sha256, stored)
 
-    async def _ask(self, service: str, query: Message, answer: type[A]) -> A:
-        reply = await self._bus.request(service, Envelope.wrap(query))
+    async def _ask(self, run: Run, service: str, query: Message, answer: type[A]) -> A:
+        envelope = Envelope.wrap(query, correlation_id=run.correlation_id)
+        reply = await self._bus.request(service, envelope)
         if reply.error is not None:
             raise ArchiveQueryFailed(f"{service} answered {query.type}: {reply.error.message}")
         return answer.model_validate(reply.result)
+
+
+@dataclass
+class Run:
+    """One attempt at writing a day: its files' chunks are named after it."""
+
+    day: ArchiveDay
+    id: str
+    # The files it has begun to write.
+    started: list[str] = field(default_factory=list)
+
+    @property
+    def correlation_id(self) -> str:
+        return f"archive-{self.day.name}-{self.id}"
 
 
 async def _once(rows: list[Row]) -> AsyncIterator[list[Row]]:
