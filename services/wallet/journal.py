@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.wallet import CreditChange, CreditChanges
-from eventing.grouped import GroupedInserts, insert_missing
+from eventing.grouped import MAX_BATCH, GroupedInserts, insert_missing
 from eventing.store import EventStore
 from services.wallet.credit_changes import change_key, credit_change, moment_key
 
@@ -55,19 +55,20 @@ class CreditJournal:
 
     async def rebuild(self, store: EventStore) -> int:
         """Replace the journal by a replay of the store (service stopped); the changes."""
-        documents = [
-            _document(change)
-            async for commit in store.replay()
-            for envelope in commit.events
-            if (
-                change := credit_change(
+        await self._journal.delete_many({})
+        batch: list[dict[str, Any]] = []
+        recorded = 0
+        async for commit in store.replay():
+            for envelope in commit.events:
+                change = credit_change(
                     envelope.message(), envelope.message_id, envelope.occurred_at
                 )
-            )
-        ]
-        await self._journal.delete_many({})
-        await insert_missing(self._journal, documents)
-        return len(documents)
+                if change is not None:
+                    batch.append(_document(change))
+            if len(batch) >= MAX_BATCH:
+                recorded += await insert_missing(self._journal, batch)
+                batch = []
+        return recorded + await insert_missing(self._journal, batch)
 
 
 def _document(change: CreditChange) -> dict[str, Any]:
