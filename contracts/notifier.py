@@ -158,6 +158,7 @@ class Delivery(BaseModel):
     id: str
     kind: NotificationKind
     title: str
+    voting_id: str | None = Field(default=None, description="the voting it is about, if any")
     audience: int = Field(description="users it is for")
     inboxed: int = Field(description="users it reached the inbox of")
     in_app: int = Field(description="users it reached over a WebSocket")
@@ -167,6 +168,20 @@ class Delivery(BaseModel):
     without_device: int = Field(description="offline users with no device")
     done: bool
     created_at: datetime
+
+
+class ListCampaigns(Message):
+    """The notifications to many users (reminders, alerts, updates) created in
+    ``[since, until)``, each with how far its delivery got; replies ``CampaignDeliveries``."""
+
+    type = "notifier.ListCampaigns"
+
+    since: datetime
+    until: datetime
+
+
+class CampaignDeliveries(BaseModel):
+    items: list[Delivery]
 
 
 class NotificationCreated(Message):

@@ -105,6 +105,38 @@ class GetResults(Message):
     is_admin: bool = False
 
 
+class ListClosedVotings(Message):
+    """The votings whose voting ended in ``[since, until)``, on time or closed early
+    (cancelled ones never ran), with their counts; replies ``ClosedVotings``."""
+
+    type = "voting.ListClosedVotings"
+
+    since: datetime
+    until: datetime
+
+
+class OptionVotes(BaseModel):
+    id: str
+    label: str
+    votes: int
+
+
+class ClosedVoting(BaseModel):
+    voting_id: str
+    title: str
+    kind: VotingKind
+    cost: int
+    opens_at: datetime
+    closes_at: datetime
+    # When the voting ended: its closing time, or earlier when the operator closed it.
+    ended_at: datetime
+    options: list[OptionVotes]
+
+
+class ClosedVotings(BaseModel):
+    items: list[ClosedVoting]
+
+
 class ListVotings(Message):
     """Replies the tiles, by opens_at; paid ones left out unless ``include_paid``."""
 

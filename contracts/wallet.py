@@ -83,6 +83,46 @@ class Receipt(BaseModel):
     refund: RefundOnReceipt | None = None
 
 
+class ListCreditChanges(Message):
+    """Every user's credit changes made in ``[since, until)``, oldest first, a page at a
+    time: the page after ``after`` (the previous page's ``next_cursor``). Replies
+    ``CreditChanges``."""
+
+    type = "wallet.ListCreditChanges"
+
+    since: datetime
+    until: datetime
+    after: str | None = None
+    limit: int = Field(default=1000, ge=1, le=5000)
+
+
+CreditChangeKind = Literal["grant", "purchase", "reserve", "debit", "release", "refund"]
+
+
+class CreditChange(BaseModel):
+    """One change of one user's credits: the event that made it, as an accountant reads it."""
+
+    event_id: str
+    at: datetime
+    user_id: str
+    kind: CreditChangeKind
+    # The credits the change is about (positive).
+    amount: int
+    # What it did to the balance: added (grant, purchase), taken (debit, refund), or
+    # nothing (a reservation held or released changes what is available, not the balance).
+    balance_change: int
+    voting_id: str | None
+    # The session of a purchase or refund, the reservation (the vote) of a paid vote's
+    # credit, the operator of a grant.
+    reference: str | None
+    reason: str
+
+
+class CreditChanges(BaseModel):
+    items: list[CreditChange]
+    next_cursor: str | None
+
+
 class GrantCredits(Message):
     """An operator's grant (support, goodwill, tests). Replies like GetBalance."""
 

@@ -25,6 +25,7 @@ from services.gateway.realtime import Sessions, notification_pushes, vote_outcom
 from services.gateway.routes import (
     admin,
     admin_users,
+    archive,
     auth,
     credits,
     devices,
@@ -159,6 +160,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         votings,
         admin,
         admin_users,
+        archive,
         operations,
         webhooks,
         socket,

@@ -1,5 +1,6 @@
 """The campaigns store: each campaign's decided audience, in chunks, and how each chunk's
-delivery went (collections ``campaigns`` and ``campaign_chunks``, read by ``_id`` only).
+delivery went (collections ``campaigns`` and ``campaign_chunks``, read by ``_id``, but for
+the day's campaigns the daily archive asks for).
 
 Deciding writes the chunks first and the campaign last: a campaign that exists has all
 its chunks, and a decision cut short by a crash is simply taken again.
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -49,6 +51,9 @@ class Campaigns:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._campaigns = database["campaigns"]
         self._chunks = database["campaign_chunks"]
+
+    async def ensure_indexes(self) -> None:
+        await self._campaigns.create_index([("created_at", ASCENDING)], name="created")
 
     async def decide(
         self, campaign_id: str, content: Content, users: list[str], now: datetime
@@ -127,8 +132,19 @@ class Campaigns:
             id=campaign_id,
             kind=campaign.content.kind,
             title=campaign.content.title,
+            voting_id=campaign.content.voting_id,
             audience=campaign.audience,
             done=all(document is not None and document["sent"] for document in documents),
             created_at=campaign.created_at,
             **totals,
         )
+
+    async def created_between(self, since: datetime, until: datetime) -> list[Delivery]:
+        """The deliveries of the campaigns created in ``[since, until)``, oldest first."""
+        cursor = self._campaigns.find(
+            {"created_at": {"$gte": since, "$lt": until}},
+            {"_id": 1},
+            sort=[("created_at", ASCENDING), ("_id", ASCENDING)],
+        )
+        deliveries = [await self.delivery(document["_id"]) async for document in cursor]
+        return [delivery for delivery in deliveries if delivery is not None]

@@ -6,8 +6,10 @@ from __future__ import annotations
 from contracts import Envelope, ErrorCode, Reply
 from contracts.gateway import SocketsOnline
 from contracts.notifier import (
+    CampaignDeliveries,
     CountUpdateAudience,
     GetUpdate,
+    ListCampaigns,
     ListNotifications,
     MarkAllNotificationsRead,
     MarkNotificationRead,
@@ -61,6 +63,7 @@ class NotificationHandlers:
             .on(PublishUpdate, self.publish_update)
             .on(GetUpdate, self.get_update)
             .on(CountUpdateAudience, self.count_update_audience)
+            .on(ListCampaigns, self.list_campaigns)
         )
 
     def events(self) -> HandlerMap[None]:
@@ -125,6 +128,10 @@ class NotificationHandlers:
         if delivery is None:
             return Reply.fail(ErrorCode.NOT_FOUND, "no such update", update_id=query.update_id)
         return Reply.ok(delivery.model_dump(mode="json") | {"id": query.update_id})
+
+    async def list_campaigns(self, query: ListCampaigns, _: Envelope) -> Reply:
+        deliveries = await self._campaigns.created_between(query.since, query.until)
+        return Reply.ok(CampaignDeliveries(items=deliveries).model_dump(mode="json"))
 
     async def update_published(self, event: UpdatePublished, envelope: Envelope) -> None:
         campaign = await self._campaigns.get(update_campaign(event.update_id))

@@ -70,6 +70,7 @@ class NotifierService(ServiceRuntime):
         await self.recipients.ensure_indexes()
         await self.inbox.prepare()
         await self.attendance.ensure_indexes()
+        await self.campaigns.ensure_indexes()
         await super().start()
 
     async def stop(self) -> None:

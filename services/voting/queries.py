@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from contracts import Envelope, ErrorCode, Reply
-from contracts.voting import GetResults, GetVoting, ListVotings
+from contracts.voting import (
+    ClosedVoting,
+    ClosedVotings,
+    GetResults,
+    GetVoting,
+    ListClosedVotings,
+    ListVotings,
+    OptionVotes,
+)
 from eventing.clock import Clock
 from eventing.handlers import HandlerMap
 from services.voting.changes import Changes
 from services.voting.replies import not_found, tile
+from services.voting.store import ended_at
 
 
 class Queries:
@@ -22,6 +31,7 @@ class Queries:
             .on(ListVotings, self.list_votings)
             .on(GetVoting, self.get_voting)
             .on(GetResults, self.get_results)
+            .on(ListClosedVotings, self.list_closed_votings)
         )
 
     async def list_votings(self, query: ListVotings, _: Envelope) -> Reply:
@@ -56,3 +66,24 @@ class Queries:
                 ],
             }
         )
+
+    async def list_closed_votings(self, query: ListClosedVotings, _: Envelope) -> Reply:
+        items = []
+        for voting in await self._read_models.ended_between(query.since, query.until):
+            tally = await self._read_models.tally(voting["_id"])
+            items.append(
+                ClosedVoting(
+                    voting_id=voting["_id"],
+                    title=voting["title"],
+                    kind=voting["kind"],
+                    cost=voting["cost"],
+                    opens_at=voting["opens_at"],
+                    closes_at=voting["closes_at"],
+                    ended_at=ended_at(voting),
+                    options=[
+                        OptionVotes(id=o["id"], label=o["label"], votes=tally.get(o["id"], 0))
+                        for o in voting["options"]
+                    ],
+                )
+            )
+        return Reply.ok(ClosedVotings(items=items).model_dump(mode="json"))

@@ -167,6 +167,17 @@ class VotingReadModels:
         )
         return _tile(voting, ballot, registered, now)
 
+    async def ended_between(self, since: datetime, until: datetime) -> list[Document]:
+        """The votings whose voting ended in ``[since, until)``, on time or closed early;
+        not cancelled ones. (A filter FerretDB answers by a scan: one voting per document,
+        asked once a day.)"""
+        window = {"$gte": since, "$lt": until}
+        cursor = self._votings.collection.find(
+            {"cancelled_at": None, "$or": [{"closes_at": window}, {"closed_at": window}]},
+            sort=[("_id", ASCENDING)],
+        )
+        return [voting async for voting in cursor if since <= ended_at(voting) < until]
+
     async def tally(self, voting_id: str) -> dict[str, int]:
         """Counted votes per option id."""
         counts: dict[str, int] = {}
@@ -175,6 +186,13 @@ class VotingReadModels:
         ):
             counts[ballot["option_id"]] = counts.get(ballot["option_id"], 0) + 1
         return counts
+
+
+def ended_at(voting: Document) -> datetime:
+    """When a voting's voting ended (or ends): its closing time, or its early close."""
+    closes_at: datetime = voting["closes_at"]
+    closed_at: datetime | None = voting.get("closed_at")
+    return closes_at if closed_at is None else min(closed_at, closes_at)
 
 
 async def _write(documents: VersionedDocuments, aggregate: Aggregate, fields: Document) -> None:

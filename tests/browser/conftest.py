@@ -9,6 +9,7 @@ if the page wrote an error to the browser console or threw.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -86,20 +87,34 @@ def web(
     servers: Servers, fake_fcm: FakeFcm, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningSystem]:
     """The whole system serving the built front end (``make web``)."""
+    log_dir = tmp_path_factory.mktemp("browser")
+    with serving_the_front_end(
+        servers,
+        lambda: start_system(
+            servers,
+            log_dir,
+            LIVEVOTE_FCM_URL=fake_fcm.url,
+            LIVEVOTE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        ),
+    ) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serving_the_front_end(
+    servers: Servers, start: Callable[[], RunningSystem]
+) -> Iterator[RunningSystem]:
+    """The system ``start`` starts, which serves the built front end, until the block ends."""
     if not (WEB_DIR / "index.html").is_file():
         pytest.fail(f"the front end is not built in {WEB_DIR}: run `make web`")
     # In a thread of its own: Playwright's sync API keeps an event loop running in this one,
     # and starting and stopping the system runs loops of its own.
     with ThreadPoolExecutor(1) as thread:
-        running = thread.submit(
-            start_system,
-            servers,
-            tmp_path_factory.mktemp("browser"),
-            LIVEVOTE_FCM_URL=fake_fcm.url,
-            LIVEVOTE_STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
-        ).result()
-        yield running
-        thread.submit(stop_system, running, servers).result()
+        running = thread.submit(start).result()
+        try:
+            yield running
+        finally:
+            thread.submit(stop_system, running, servers).result()
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +141,13 @@ async def admin(api: httpx.AsyncClient) -> dict[str, str]:
 async def page(page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     """The test's page; fails the test on console errors, and keeps a screenshot of the
     last screen, pass or fail."""
+    async with watched(page, request.node.name):
+        yield page
+
+
+@contextlib.asynccontextmanager
+async def watched(page: Page, test_name: str) -> AsyncIterator[Page]:
+    """``page``, failing on errors written to its console and screenshotted at the end."""
     errors: list[str] = []
 
     def console(message: ConsoleMessage) -> None:
@@ -134,8 +156,10 @@ async def page(page: Page, request: pytest.FixtureRequest) -> AsyncIterator[Page
 
     page.on("console", console)
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    yield page
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+    try:
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
     assert not errors, f"the browser console has errors: {errors}"

@@ -7,6 +7,7 @@ import { useSession } from "../shared/session";
 import { AdminLayout } from "./components/AdminLayout";
 import { LoginScreen } from "./components/LoginScreen";
 import { ErrorNotice } from "./components/Notice";
+import { ArchivePage } from "./pages/ArchivePage";
 import { DeliveryPage } from "./pages/DeliveryPage";
 import { HealthPage } from "./pages/HealthPage";
 import { UpdatesPage } from "./pages/UpdatesPage";
@@ -44,6 +45,7 @@ export default function AdminApp() {
         <Route path="users" element={<UsersPage />} />
         <Route path="users/:userId" element={<UserPage />} />
         <Route path="health" element={<HealthPage />} />
+        <Route path="archive" element={<ArchivePage />} />
         <Route path="*" element={<p>No such admin page.</p>} />
       </Route>
     </Routes>

@@ -79,3 +79,25 @@ export interface UpdateAccepted {
   id: string;
   audience: number;
 }
+
+/** One file of a day's archive (services/gateway/routes/archive.py). */
+export interface ArchiveFile {
+  name: string;
+  bytes: number;
+  /** Data rows, the header not counted. */
+  rows: number;
+  sha256: string;
+  chunks: number;
+}
+
+export interface ArchiveDay {
+  day: string;
+  starts_at: string;
+  ends_at: string;
+  written_at: string;
+  files: ArchiveFile[];
+}
+
+export interface ArchiveDays {
+  days: ArchiveDay[];
+}

@@ -137,6 +137,7 @@ export interface Delivery {
   id: string;
   kind: NotificationKind;
   title: string;
+  voting_id?: string | null;
   audience: number;
   inboxed: number;
   in_app: number;

@@ -9,6 +9,7 @@ const SECTIONS = [
   { to: "/admin/updates", label: "Updates" },
   { to: "/admin/users", label: "Users" },
   { to: "/admin/health", label: "Health" },
+  { to: "/admin/archive", label: "Archive" },
 ] as const;
 
 export function AdminLayout() {
