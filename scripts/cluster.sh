@@ -247,7 +247,7 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "livevote-test=http://127.0.0.1:$ETCD_PEER_PORT" \
     --listen-metrics-urls "" --unsafe-no-fsync --log-level warn
-  wait_for etcd 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null || fail_with_log etcd
+  wait_for etcd 30 curl -fs "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null || fail_with_log etcd
 }
 
 start_apiserver() {
@@ -272,6 +272,8 @@ start_apiserver() {
 
 api_ready() { [ "$(kubectl get --raw /readyz 2>/dev/null)" = ok ]; }
 
+# The autoscalers look every 5 s instead of 15; a node is taken for lost after 2 minutes
+# without a Lease renewal (a busy machine can delay kwok's).
 start_controller_manager() {
   log "starting kube-controller-manager on 127.0.0.1:$CONTROLLER_MANAGER_PORT"
   start kube-controller-manager "$KUBE_CONTROLLER_MANAGER" \
@@ -279,7 +281,8 @@ start_controller_manager() {
     --authorization-kubeconfig="$KUBECONFIG_FILE" \
     --bind-address=127.0.0.1 --secure-port="$CONTROLLER_MANAGER_PORT" --leader-elect=false \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-    --horizontal-pod-autoscaler-sync-period=5s --profiling=false
+    --horizontal-pod-autoscaler-sync-period=5s --node-monitor-grace-period=2m \
+    --profiling=false
   wait_for kube-controller-manager 60 healthy "$CONTROLLER_MANAGER_PORT" || fail_with_log kube-controller-manager
 }
 
@@ -288,8 +291,7 @@ start_scheduler() {
   start kube-scheduler "$KUBE_SCHEDULER" \
     --kubeconfig="$KUBECONFIG_FILE" --authentication-kubeconfig="$KUBECONFIG_FILE" \
     --authorization-kubeconfig="$KUBECONFIG_FILE" \
-    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false \
-    --profiling=false
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false
   wait_for kube-scheduler 60 healthy "$SCHEDULER_PORT" || fail_with_log kube-scheduler
 }
 
@@ -303,11 +305,14 @@ start_kwok() {
   for stage in "$ROOT"/scripts/kwok/*.yaml; do
     [ "$(basename "$stage")" = storage-class.yaml ] || stages+=("$stage")
   done
-  # The fake nodes' address and kubelet port are kwok's own server, on loopback.
+  # The fake nodes' address and kubelet port are kwok's own server, on loopback. kwok
+  # renews each node's Lease (without one the node controller takes a node for lost
+  # after 50 s and marks its pods unready for good).
   start kwok "$KWOK" --kubeconfig="$KUBECONFIG_FILE" \
     --config="$(IFS=,; echo "${stages[*]}")" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
     --node-ip=127.0.0.1 --node-port="$KWOK_PORT" --server-address="127.0.0.1:$KWOK_PORT" \
+    --node-lease-duration-seconds=40 \
     --tls-cert-file="$PKI/kwok.crt" --tls-private-key-file="$PKI/kwok.key"
   wait_for kwok 30 port_open "$KWOK_PORT" || fail_with_log kwok
 }

@@ -13,6 +13,7 @@ import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -91,10 +92,18 @@ class Cluster:
         assert done.returncode == 0, f"{script}\n---\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
+    def sh_refused(self, script: str) -> str:
+        """Run lines that are to fail; what they printed on stderr."""
+        done = subprocess.run(
+            ["bash", "-c", script], capture_output=True, text=True, env=self.env(), timeout=60
+        )
+        assert done.returncode != 0, f"{script}\n---\n{done.stdout}"
+        return done.stderr
+
 
 def script_variable(name: str) -> str:
     (value,) = re.findall(rf'^{name}="([^"]+)"$', CLUSTER.read_text(), re.MULTILINE)
-    return value
+    return str(value)
 
 
 @pytest.fixture(scope="session")
@@ -118,7 +127,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     )
     bin_dir = tmp_path_factory.mktemp("bin")
     (bin_dir / "kubectl").symlink_to(kubectl)
-    running = Cluster(kubectl, kubeconfig, bin_dir)
+    # A command that names no namespace goes to one that does not exist, and fails: the
+    # runbook must say where everything goes.
+    config = yaml.safe_load(kubeconfig.read_text())
+    for context in config["contexts"]:
+        context["context"]["namespace"] = "no-namespace-given"
+    (bin_dir / "kubeconfig").write_text(yaml.safe_dump(config))
+    running = Cluster(kubectl, bin_dir / "kubeconfig", bin_dir)
     running.kubectl(
         "delete", "namespace", NAMESPACE, PRODUCTION, "--ignore-not-found", "--timeout=180s"
     )
@@ -134,6 +149,15 @@ def runbook(*lines: str) -> str:
     found = [block for block in blocks if all(line in block for line in lines)]
     assert len(found) == 1, f"{len(found)} blocks of deploy/k8s/README.md hold {lines}"
     return str(found[0])
+
+
+def inline_line(start: str) -> str:
+    """The one line of the README that starts (after its indentation) with these words,
+    without its comment."""
+    (line,) = [
+        line.strip() for line in README.read_text().splitlines() if line.strip().startswith(start)
+    ]
+    return line.partition("  #")[0].strip()
 
 
 def inline_command(start: str) -> str:
@@ -362,7 +386,7 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
     cluster: Cluster, local: str
 ) -> None:
     """README's "Rebuilding read models", for voting, whose autoscaler must leave the zero
-    alone. Its `kubectl logs` needs a container; the test of those commands covers it."""
+    alone. Its `kubectl logs` reaches the Job's pod, whose fake node has no log to give."""
     block = runbook("rebuild-projections.yaml", "kubectl $NS wait --for=condition=complete")
     logs = 'kubectl $NS logs "$JOB"'
     lines = [line for line in block.splitlines() if not line.startswith(logs)]
@@ -373,6 +397,11 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
     # The job's name, printed where the README's logs command would use it.
     out = cluster.sh("\n".join([*lines, 'echo "job: $JOB"']))
     (job_name,) = re.findall(r"^job: job\.batch/(\S+)$", out, re.MULTILINE)
+    # Its logs: the API server finds the Job's pod and asks its node, which has none.
+    refused = cluster.sh_refused(f"{NS}JOB=job.batch/{job_name}\n{logs}")
+    assert f'no logs found for container "rebuild-projections" in pod "{NAMESPACE}/{job_name}-' in (
+        refused
+    )
     assert job_name.startswith("voting-rebuild-projections-")
     job = cluster.get("-n", NAMESPACE, f"job/{job_name}")
     assert job["status"]["succeeded"] == 1
@@ -396,30 +425,78 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
     assert until(scaling) != "ScalingDisabled"
 
 
-def test_the_commands_that_need_a_container_name_what_exists(cluster: Cluster, local: str) -> None:
-    """exec, logs and port-forward reach a process in a container, which kwok's nodes do
-    not run. What the API server resolves before that is checked: the workload, its pod
-    and container, the port."""
-    readme = README.read_text()
-    # kubectl $NS exec deploy/gateway -- python -m eventing.dead_letters_cli ...
-    assert "exec deploy/gateway -- python -m eventing.dead_letters_cli" in readme
+def test_exec_reaches_the_container_the_runbook_names(cluster: Cluster, local: str) -> None:
+    """kwok's nodes run no process, so they refuse an exec, naming the pod and container
+    the API server resolved the command to and sent it on to the node for."""
+    for command, workload, container in [
+        # The dead-letter tool, from a shell in a gateway pod (the other subcommands alike).
+        (
+            inline_line(
+                "kubectl $NS exec deploy/gateway -- python -m eventing.dead_letters_cli list"
+            ),
+            "gateway",
+            "gateway",
+        ),
+        # The local overlay's broker (the production one runs under its operator).
+        (inline_line("kubectl $NS exec rabbitmq-0 -- rabbitmqctl"), "rabbitmq", "rabbitmq"),
+    ]:
+        refused = cluster.sh_refused(NS + command)
+        pod = re.escape(f"{NAMESPACE}/{workload}-")
+        assert re.search(rf'no exec found for container "{container}" in pod "{pod}', refused), (
+            command,
+            refused,
+        )
     assert (ROOT / "eventing" / "dead_letters_cli.py").exists()
-    # ... the local overlay's broker pod, and its rabbitmqctl
-    assert "kubectl $NS exec rabbitmq-0 -- rabbitmqctl list_queues name messages" in readme
-    rabbitmq = cluster.get("-n", NAMESPACE, "pod/rabbitmq-0")
-    assert [c["name"] for c in rabbitmq["spec"]["containers"]] == ["rabbitmq"]
-    assert ready(rabbitmq)
-    # port-forward deploy/voting 8081 (metrics) and svc/gateway 8000:80 (the API).
-    assert "port-forward deploy/voting 8081" in readme
-    voting = cluster.get("-n", NAMESPACE, "deployment/voting")["spec"]["template"]["spec"]
-    assert 8081 in {p["containerPort"] for p in voting["containers"][0]["ports"]}
-    assert "port-forward svc/gateway 8000:80" in readme
-    # The Service's port 80 leads to ready gateway pods on 8000.
-    (endpoints,) = cluster.get(
-        "-n", NAMESPACE, "endpointslices", "-l", "kubernetes.io/service-name=gateway"
-    )["items"]
-    assert [(p["name"], p["port"]) for p in endpoints["ports"]] == [("http", 8000)]
-    assert len([e for e in endpoints["endpoints"] if e["conditions"]["ready"]]) >= 2
+    # A container name the pod lacks is refused by the API server itself.
+    refused = cluster.sh_refused(NS + "kubectl $NS exec deploy/gateway -c broker -- true")
+    assert "container broker is not valid" in refused
+
+
+def port_forward(cluster: Cluster, command: str) -> tuple[int, str]:
+    """Run a `kubectl port-forward` of the runbook, connect once to its local port and
+    return the pod port it forwarded to and what kubectl said then."""
+    forward = subprocess.Popen(
+        ["bash", "-c", f"{NS.strip()}; exec {command}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env(),
+    )
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)", line)
+        assert found, line
+        with socket.create_connection(("127.0.0.1", int(found[1])), timeout=10) as connection:
+            connection.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+            connection.recv(1024)
+        _, said = forward.communicate(timeout=30)
+    finally:
+        forward.kill()
+        forward.wait()
+    return int(found[2]), said
+
+
+def test_port_forward_reaches_the_ports_the_runbook_names(cluster: Cluster, local: str) -> None:
+    """The API through the gateway Service, the metrics of a voting pod. The local port
+    is left to kubectl (8000 and 8081 may be taken on this machine); kwok's node refuses
+    the connection, naming the pod port it was asked for."""
+    for command, local_port, service, port in [
+        (
+            inline_line("kubectl -n livevote port-forward svc/gateway 8000:80"),
+            "8000:80",
+            "gateway",
+            8000,
+        ),
+        (inline_line("kubectl $NS port-forward deploy/voting 8081"), "8081", "voting", 8081),
+    ]:
+        command = command.partition(" &")[0].replace(
+            f" {local_port}", f" :{local_port.split(':')[-1]}"
+        )
+        forwarded, said = port_forward(cluster, command)
+        assert forwarded == port
+        pod = re.escape(f"{NAMESPACE}/{service}-")
+        assert re.search(rf'no forward found for port {port} in pod \\?"{pod}', said), said
 
 
 @pytest.fixture(scope="module")
@@ -439,8 +516,10 @@ def production(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pa
     )
 
     def here(block: str) -> str:
+        # A block that uses $NS follows the one that set it, in the same shell.
         return (
-            block.replace("namespace livevote\n", f"namespace {PRODUCTION}\n")
+            (NS + block)
+            .replace("namespace livevote\n", f"namespace {PRODUCTION}\n")
             .replace("-n livevote ", f"-n {PRODUCTION} ")
             .replace('NS="-n livevote"', f'NS="-n {PRODUCTION}"')
             .replace("-k deploy/k8s/overlays/production", f"-k {folder}")
@@ -527,3 +606,17 @@ def test_a_rotated_secret_reaches_new_pods_after_a_rolling_restart(
     created = cluster.get("-n", PRODUCTION, "secret/livevote-jwt")["metadata"]["creationTimestamp"]
     # Every pod now serving started after the new secret was written.
     assert all(pod["metadata"]["creationTimestamp"] >= created for pod in after.values())
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(
+    cluster: Cluster, local: str, production: Path
+) -> None:
+    """The API server's Pod Security admission, asked whether the pods that run (services,
+    broker, database, a rebuild Job's) could run under the "restricted" level."""
+    for namespace in (NAMESPACE, PRODUCTION):
+        labelled = cluster.attempt(
+            "label", "--dry-run=server", "--overwrite", f"namespace/{namespace}",
+            "pod-security.kubernetes.io/enforce=restricted",
+        )  # fmt: skip
+        assert labelled.returncode == 0, labelled.stderr
+        assert "violate" not in labelled.stderr, labelled.stderr
