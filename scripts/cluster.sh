@@ -79,6 +79,7 @@ kube_source() {
   local dir; dir=$(module_dir "k8s.io/kubernetes@$KUBE_VERSION")
   [ -n "$dir" ] || { log "k8s.io/kubernetes@$KUBE_VERSION is not on the module proxy"; exit 1; }
   rm -rf "$KUBE_BUILD"
+  rmdir "$(dirname "$KUBE_BUILD")" 2>/dev/null || true
   mkdir -p "$(dirname "$KUBE_BUILD")"
   cp -r "$dir" "$KUBE_BUILD" && chmod -R u+w "$KUBE_BUILD"
   local staging="v0.${KUBE_VERSION#v1.}"
@@ -119,6 +120,7 @@ install_kube() {
     timed "$name" kube_build "$name" "$TOOLS/$name-$KUBE_VERSION"
   done
   rm -rf "$KUBE_BUILD"
+  rmdir "$(dirname "$KUBE_BUILD")" 2>/dev/null || true
 }
 
 # etcd's server module carries replace directives, so `go install` refuses it; a module
