@@ -347,7 +347,7 @@ def test_scaling_a_worker_reaches_the_count(cluster: Cluster, local: str) -> Non
     wait_ready(cluster, NAMESPACE, "deployment/wallet", 3)
     after = pods(cluster, NAMESPACE, "wallet")
     assert before < set(after)
-    # On both nodes: the spread constraint places the third beside one of the first two.
+    # Spread over both nodes (the topology spread constraint).
     assert len({pod["spec"]["nodeName"] for pod in after.values()}) == 2
     cluster.sh(NS + command.replace("--replicas=3", "--replicas=2"))
     wait_ready(cluster, NAMESPACE, "deployment/wallet", 2)
@@ -378,7 +378,8 @@ def test_a_rolling_restart_replaces_every_pod(cluster: Cluster, local: str) -> N
     after = pods(cluster, NAMESPACE, "scheduler")
     assert len(after) == 2 and not set(after) & set(before)
     assert all(ready(pod) for pod in after.values())
-    hashes = {pod["metadata"]["labels"]["pod-template-hash"] for pod in (*before.values(),)}
+    # From a new ReplicaSet: the restart changed the pod template.
+    hashes = {pod["metadata"]["labels"]["pod-template-hash"] for pod in before.values()}
     assert not hashes & {p["metadata"]["labels"]["pod-template-hash"] for p in after.values()}
 
 
@@ -391,10 +392,11 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
     logs = 'kubectl $NS logs "$JOB"'
     lines = [line for line in block.splitlines() if not line.startswith(logs)]
     assert len(lines) == len(block.splitlines()) - 1
-    replicas = cluster.get("-n", NAMESPACE, "deployment/voting")["spec"]["replicas"]
     deployment = cluster.get("-n", NAMESPACE, "deployment/voting")
+    replicas = deployment["spec"]["replicas"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    # The job's name, printed where the README's logs command would use it.
+    # The job's name, printed where the README's logs command would use it. (Were the
+    # autoscaler to undo the zero, the block would wait for the pods to go forever.)
     out = cluster.sh("\n".join([*lines, 'echo "job: $JOB"']))
     (job_name,) = re.findall(r"^job: job\.batch/(\S+)$", out, re.MULTILINE)
     # Its logs: the API server finds the Job's pod and asks its node, which has none.
@@ -420,7 +422,7 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
         (active,) = (c for c in status["conditions"] if c["type"] == "ScalingActive")
         # With the count at zero the autoscaler says ScalingDisabled; here, without a
         # metrics server, it tries and fails to read the CPU.
-        return str(active["reason"]) if status["currentReplicas"] == replicas else ""
+        return str(active["reason"]) if status.get("currentReplicas", 0) == replicas else ""
 
     assert until(scaling) != "ScalingDisabled"
 
@@ -481,18 +483,12 @@ def test_port_forward_reaches_the_ports_the_runbook_names(cluster: Cluster, loca
     """The API through the gateway Service, the metrics of a voting pod. The local port
     is left to kubectl (8000 and 8081 may be taken on this machine); kwok's node refuses
     the connection, naming the pod port it was asked for."""
-    for command, local_port, service, port in [
-        (
-            inline_line("kubectl -n livevote port-forward svc/gateway 8000:80"),
-            "8000:80",
-            "gateway",
-            8000,
-        ),
-        (inline_line("kubectl $NS port-forward deploy/voting 8081"), "8081", "voting", 8081),
+    for line, service, port in [
+        ("kubectl -n livevote port-forward svc/gateway 8000:80", "gateway", 8000),
+        ("kubectl $NS port-forward deploy/voting 8081", "voting", 8081),
     ]:
-        command = command.partition(" &")[0].replace(
-            f" {local_port}", f" :{local_port.split(':')[-1]}"
-        )
+        # Without what follows it on its line (`& curl ...`); `:80` for `8000:80`.
+        command = re.sub(r" (\d+:)?(\d+)$", r" :\2", inline_line(line).partition(" &")[0])
         forwarded, said = port_forward(cluster, command)
         assert forwarded == port
         pod = re.escape(f"{NAMESPACE}/{service}-")
