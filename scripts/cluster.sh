@@ -347,6 +347,18 @@ metadata:
 cmd_up() {
   cmd_install
   mkdir -p "$RUN" "$LOGS"
+  local pair
+  for pair in "etcd:$ETCD_PORT" "kube-apiserver:$APISERVER_PORT" \
+    "kube-controller-manager:$CONTROLLER_MANAGER_PORT" "kube-scheduler:$SCHEDULER_PORT" \
+    "kwok:$KWOK_PORT"; do
+    # Another control plane (another checkout's) holds the port: say so rather than
+    # start beside it.
+    if port_open "${pair##*:}" && ! alive "${pair%%:*}"; then
+      log "127.0.0.1:${pair##*:} (${pair%%:*}) is taken by a process this checkout did not start;"
+      log "stop it, or choose other ports (LIVEVOTE_*_PORT, see README)"
+      exit 1
+    fi
+  done
   if ! running etcd "$ETCD_PORT"; then
     # A new etcd holds nothing: whatever runs against an old one starts over.
     stop_all
