@@ -5,10 +5,10 @@ UV ?= uv
 PYTEST_ARGS ?=
 REPLICAS ?= 1
 
-.PHONY: help install stack-up stack-down stack-status run test lint format asyncapi web
+.PHONY: help install stack-up stack-down stack-status cluster-up cluster-down cluster-status run test lint format asyncapi web
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 install:  ## install the Python environment (uv, locked) and the local stack's servers
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv
@@ -23,6 +23,15 @@ stack-down:  ## stop the servers stack-up started
 
 stack-status:  ## say which stack servers answer
 	scripts/stack.sh status
+
+cluster-up: install  ## a Kubernetes control plane with fake nodes on loopback, for deploy/k8s (built the first time: ~15 min)
+	scripts/cluster.sh up
+
+cluster-down:  ## stop the control plane cluster-up started
+	scripts/cluster.sh down
+
+cluster-status:  ## say which control plane parts answer, and the nodes
+	scripts/cluster.sh status
 
 WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/package-lock.json
 
@@ -46,7 +55,7 @@ format:  ## apply ruff's formatting and safe fixes
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-test: stack-up web lint  ## lint, then every test (unit, integration, end-to-end) on real servers
+test: stack-up cluster-up web lint  ## lint, then every test (unit, integration, end-to-end, deploy/k8s on an API server) on real servers
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: bench
