@@ -427,6 +427,32 @@ def test_the_rebuild_job_runs_while_its_service_is_scaled_to_zero(
     assert until(scaling) != "ScalingDisabled"
 
 
+def test_the_backup_job_dumps_to_the_backup_volume_with_the_services_connection(
+    cluster: Cluster, local: str
+) -> None:
+    """README's "Backing up MongoDB": the volume is claimed, the Job completes (on a fake
+    node: nothing is dumped) with the database URL of the Secret the services read."""
+    block = runbook("backup-mongodb.yaml", 'kubectl $NS wait --for=condition=complete "$BACKUP"')
+    logs = 'kubectl $NS logs "$BACKUP"'
+    lines = [line for line in block.splitlines() if not line.startswith(logs)]
+    assert len(lines) == len(block.splitlines()) - 1
+    out = cluster.sh("\n".join([*lines, 'echo "job: $BACKUP"']))
+    (job_name,) = re.findall(r"^job: job\.batch/(\S+)$", out, re.MULTILINE)
+    assert job_name.startswith("mongodb-backup-")
+    job = cluster.get("-n", NAMESPACE, f"job/{job_name}")
+    assert job["status"]["succeeded"] == 1
+    (dump,) = job["spec"]["template"]["spec"]["containers"]
+    assert "mongodump" in " ".join(dump["command"])
+    (url,) = dump["env"]
+    (service,) = cluster.get("-n", NAMESPACE, "deployment/voting")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    connections = service["envFrom"][1]["secretRef"]["name"]
+    assert url["valueFrom"]["secretKeyRef"] == {"name": connections, "key": "LIVEVOTE_MONGODB_URL"}
+    volume = cluster.get("-n", NAMESPACE, "pvc/livevote-backups")
+    assert volume["status"]["phase"] == "Bound"
+
+
 def test_exec_reaches_the_container_the_runbook_names(cluster: Cluster, local: str) -> None:
     """kwok's nodes run no process, so they refuse an exec, naming the pod and container
     the API server resolved the command to and sent it on to the node for."""
