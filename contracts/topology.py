@@ -45,13 +45,6 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "voting.vote_requested",
         "voting.vote_cast.paid",
         "voting.vote_rejected",
-        # its own credit changes, for the credit journal the daily archive reads
-        "wallet.credits_granted",
-        "wallet.credits_purchased",
-        "wallet.credits_reserved",
-        "wallet.credits_debited",
-        "wallet.credits_released",
-        "wallet.credits_refunded",
     ),
     "notifier": (
         "gateway.user_registered",

@@ -202,6 +202,39 @@ class EventStore:
         """The commits are published (``swept``: handed out by :meth:`unpublished`)."""
         await self._outbox.published([(c.position, c.id) for c in commits], swept=swept)
 
+    async def stored_between(
+        self, since: datetime, until: datetime, after: str | None, limit: int
+    ) -> tuple[list[Commit], str | None]:
+        """A page of the commits stored in ``[since, until)`` (by their position: the
+        second their group of appends was written), in position order, after the cursor
+        ``after``; the page and the cursor of the next one (None after the last).
+
+        For a once-a-day look back (the archive), not for a request path: MongoDB reads it
+        from the ``position`` index, FerretDB scans the collection."""
+        window: dict[str, Any] = {
+            "position": {
+                "$gte": ObjectId.from_datetime(since),
+                "$lt": ObjectId.from_datetime(until),
+            }
+        }
+        if after is not None:
+            position, _, commit = after.partition("/")
+            window = {
+                "$and": [
+                    window,
+                    {
+                        "$or": [
+                            {"position": {"$gt": ObjectId(position)}},
+                            {"position": ObjectId(position), "_id": {"$gt": commit}},
+                        ]
+                    },
+                ]
+            }
+        cursor = self._commits.find(window, sort=[("position", 1), ("_id", 1)], limit=limit)
+        commits = [Commit.from_document(document) async for document in cursor]
+        last = commits[-1] if len(commits) == limit else None
+        return commits, None if last is None else f"{last.position}/{last.id}"
+
     async def replay(self) -> AsyncIterator[Commit]:
         """Every commit, each stream's in order (for rebuilding projections)."""
         # By position; positions made by two processes in the same second need not follow

@@ -7,7 +7,7 @@ accountant can follow each reservation from its hold to its debit or release.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from contracts import Message
 from contracts.wallet import (
@@ -63,14 +63,3 @@ def credit_change(event: Message, event_id: str, at: datetime) -> CreditChange |
         reference=reference,
         reason=reason,
     )
-
-
-def change_key(at: datetime, event_id: str) -> str:
-    """The key that orders changes by time, then event: a day's changes are one range of
-    keys (``moment_key`` of its bounds), in the order the archive lists them."""
-    return f"{moment_key(at)}/{event_id}"
-
-
-def moment_key(moment: datetime) -> str:
-    """A moment as text that sorts as the moments do (UTC, microseconds, fixed width)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

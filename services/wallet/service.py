@@ -12,10 +12,10 @@ from eventing.metrics import OPEN_RESERVATIONS
 from eventing.repository import Repository
 from eventing.service import ServiceRuntime
 from services.wallet.checkout import StripeCheckout
+from services.wallet.credit_history import CreditHistory
 from services.wallet.domain import Checkout, Payment
 from services.wallet.handlers import WalletHandlers
-from services.wallet.journal import CreditJournal
-from services.wallet.journal_handlers import JournalHandlers
+from services.wallet.history_handlers import HistoryHandlers
 from services.wallet.settings import WalletSettings
 from services.wallet.statement_queries import StatementQueries
 from services.wallet.store import Accounts, WalletReadModels
@@ -47,13 +47,12 @@ class WalletService(ServiceRuntime):
             clock or SystemClock(),
         )
         statements = StatementQueries(self.accounts, checkouts, settings)
-        self.journal = CreditJournal(self.db)
-        journal = JournalHandlers(self.journal)
+        history = HistoryHandlers(CreditHistory(self.store))
         self.serve(
             commands=statements.commands()
             .merge(self.handlers.commands())
-            .merge(journal.commands()),
-            events=journal.events().merge(self.handlers.events()),
+            .merge(history.commands()),
+            events=self.handlers.events(),
         )
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -83,5 +82,4 @@ class WalletService(ServiceRuntime):
     async def rebuild_projections(self) -> int:
         """Replace the read models by a replay of the event store (service stopped)."""
         await self.read_models.ensure_indexes()
-        await self.journal.rebuild(self.store)
         return await self.read_models.rebuild(self.store)
