@@ -36,18 +36,9 @@ PKI="$STATE/pki"
 RUN="$STATE/run"
 LOGS="$STATE/log"
 
-log() { printf '[cluster] %s\n' "$*" >&2; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_for() {  # name, seconds, command...
-  local name=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do
-    if ((SECONDS >= deadline)); then log "$name did not answer within ${seconds}s"; return 1; fi
-    sleep 0.5
-  done
-}
+LOG_PREFIX=cluster
+# shellcheck source=scripts/servers.sh
+source "$ROOT/scripts/servers.sh"
 
 # Go builds yield the CPU to whatever else runs on the machine.
 go_nice() { nice -n 19 go "$@"; }

@@ -41,18 +41,9 @@ RABBITMQ_BIN=/usr/lib/rabbitmq/bin
 export ERL_CRASH_DUMP="$STATE/rabbitmq/erl_crash.dump"
 rabbitmqctl() { "$RABBITMQ_BIN/rabbitmqctl" "$@"; }
 
-log() { printf '[stack] %s\n' "$*" >&2; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-wait_for() {  # name, seconds, command...
-  local name=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do
-    if ((SECONDS >= deadline)); then log "$name did not answer within ${seconds}s"; return 1; fi
-    sleep 0.5
-  done
-}
+LOG_PREFIX=stack
+# shellcheck source=scripts/servers.sh
+source "$ROOT/scripts/servers.sh"
 
 apt_install() {  # Debian packages...
   if [ ! -f /var/lib/apt/lists/lock ] || [ -z "$(ls /var/lib/apt/lists/ 2>/dev/null | grep -v lock)" ]; then
