@@ -20,10 +20,13 @@ class RecipientAdded(Message):
 # Devices: the phones (and browsers) a user's pushes go to ---------------------------
 
 Platform = Literal["android", "ios", "web"]
-# An FCM registration token: opaque, some 150-250 characters today; room to grow.
-# Printable ASCII, as FCM's tokens are; written as a class both Python and the JSON Schema
-# read the same way (`\S` differs between them on control characters).
-DeviceToken = Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[!-~]+$")]
+# An FCM registration token: opaque, some 150-250 characters today; room to grow. Its
+# alphabet is FCM's (letters, digits, `-_:` and `.`), which also keeps it one unambiguous
+# path segment: with `%` allowed, `a%FFb` would reach the server as another token than the
+# one registered. A class both Python and the JSON Schema read the same way.
+DeviceToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_:.-]+$")
+]
 
 
 class RegisterDevice(Message):

@@ -48,6 +48,8 @@ async def test_bad_device_input_is_refused_and_changes_nothing(http: httpx.Async
         {"token": "fcm:phone", "platform": "nokia"},
         {"token": "", "platform": "android"},
         {"token": "two words", "platform": "android"},
+        # `%` would make the token's path segment ambiguous when it is removed.
+        {"token": "A!%FF04H[", "platform": "android"},
         {"token": "x" * 4097, "platform": "web"},
         {"token": "fcm:phone"},
         {"token": "fcm:phone", "platform": "ios", "extra": 1},
@@ -59,4 +61,5 @@ async def test_bad_device_input_is_refused_and_changes_nothing(http: httpx.Async
     assert anonymous.status_code == 401
     assert error_code(anonymous) == "UNAUTHENTICATED"
     assert (await http.delete("/me/devices/two%20words", headers=ada)).status_code == 422
+    assert (await http.delete("/me/devices/A%21%FF04H", headers=ada)).status_code == 422
     assert await tokens(http, ada) == []
