@@ -25,6 +25,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiormq
@@ -53,7 +54,15 @@ from contracts.topology import (
 )
 from eventing.logs import correlation, get_logger
 from eventing.metrics import counted
-from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_OF_REPLIES, BATCH_TYPE, ReplyQueue
+from eventing.rpc import (
+    BATCH_OF_ENVELOPES,
+    BATCH_OF_REPLIES,
+    BATCH_PART_TYPE,
+    BATCH_TYPE,
+    PARTS_HEADER,
+    ReplyQueue,
+    answer_in_parts,
+)
 from eventing.settings import RuntimeSettings
 
 log = get_logger(__name__)
@@ -265,7 +274,9 @@ class Bus:
             # A lost broker connection is as retryable as a service that did not answer.
             raise ServiceUnavailable(f"{service} did not answer {command.type}") from error
 
-    async def _send_reply(self, request: RabbitMessage, reply: str | bytes) -> None:
+    async def _send_reply(
+        self, request: RabbitMessage, reply: str | bytes, message_type: str | None = None
+    ) -> None:
         """Answer a request; a caller that has gone away simply gets nothing."""
         if not request.reply_to:
             return
@@ -276,6 +287,7 @@ class Bus:
                 correlation_id=request.correlation_id,
                 mandatory=False,
                 content_type="application/json",
+                message_type=message_type,
             )
         except Exception as error:  # noqa: BLE001 - the command's effects stand either way
             log.warning("could not send a reply", error=repr(error))
@@ -298,7 +310,15 @@ class Bus:
             # the command and run it again.
             if message.raw_message.type == BATCH_TYPE:
                 batch = await _parse_batch(message)
-                if batch is not None:
+                if batch is None:
+                    return
+                if message.headers.get(PARTS_HEADER):
+                    await answer_in_parts(
+                        batch,
+                        answer,
+                        partial(self._send_reply, message, message_type=BATCH_PART_TYPE),
+                    )
+                else:
                     replies = await asyncio.gather(*(answer(envelope) for envelope in batch))
                     await self._send_reply(message, BATCH_OF_REPLIES.dump_json(replies))
                 return

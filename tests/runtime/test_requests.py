@@ -21,6 +21,7 @@ class Wallet:
 
     def __init__(self) -> None:
         self.asked: list[str] = []
+        self.slow_may_answer = asyncio.Event()
 
     async def balance(self, query: Message, _: Envelope) -> Reply:
         assert isinstance(query, GetBalance)
@@ -30,6 +31,8 @@ class Wallet:
             return Reply.fail(ErrorCode.NOT_FOUND, "no such account", user_id=query.user_id)
         if query.user_id == "broken":
             raise RuntimeError("the handler failed")
+        if query.user_id == "slow":
+            await self.slow_may_answer.wait()
         return Reply.ok({"user_id": query.user_id})
 
 
@@ -70,6 +73,39 @@ async def test_requests_of_one_group_at_once_each_get_their_own_answer_from_fewe
     assert sorted(wallet.asked) == sorted(users)  # each once
     # Sent while the first was on its way, the rest went in batches.
     assert batches and sum(batches) >= len(users) - 1 and len(batches) < len(users) // 2
+
+
+async def test_a_request_of_a_batch_is_answered_without_waiting_for_a_slow_one(
+    gateway: ServiceRuntime, wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[list[str]] = []
+    parse_batch = bus._parse_batch
+
+    async def recorded(message: Any) -> list[Envelope] | None:
+        envelopes = await parse_batch(message)
+        batches.append([e.message().user_id for e in envelopes or []])  # type: ignore[attr-defined]
+        return envelopes
+
+    monkeypatch.setattr(bus, "_parse_batch", recorded)
+
+    async def ask(user_id: str) -> Reply:
+        query = Envelope.wrap(GetBalance(user_id=user_id))
+        return await gateway.bus.request("wallet", query, 30.0, batch="balances")
+
+    # Sent while the first is on its way, the slow one and the others travel together.
+    first = asyncio.create_task(ask("first"))
+    slow = asyncio.create_task(ask("slow"))
+    others = [asyncio.create_task(ask(f"u{n}")) for n in range(20)]
+    # The slow request is held until the others are answered: were the batch answered
+    # as one message, they would wait for it, and this would time out.
+    replies = await asyncio.gather(first, *others)
+    assert [r.result for r in replies] == [
+        {"user_id": u} for u in ["first"] + [f"u{n}" for n in range(20)]
+    ]
+    assert not slow.done()
+    assert any("slow" in batch and len(batch) > 1 for batch in batches), batches
+    wallet.slow_may_answer.set()
+    assert (await slow).result == {"user_id": "slow"}
 
 
 async def test_a_batch_nobody_answers_fails_each_request_as_unavailable(

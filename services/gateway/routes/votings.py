@@ -138,9 +138,9 @@ async def cast_vote(
             idempotency_key, body, "vote", principal.user_id, voting_id
         ),
         timeout=gateway.settings.cast_vote_timeout_seconds,
-        # The votes of one voting sent at the same moment go as one message; a batch is
-        # answered when its slowest vote is, and one voting's votes take alike.
-        batch=f"votes:{voting_id}",
+        # Votes sent at the same moment go to the voting service as one message, each
+        # answered as soon as it is decided (a free vote does not wait for a paid one).
+        batch="votes",
     )
     if vote.status == "pending":
         response.status_code = status.HTTP_202_ACCEPTED
