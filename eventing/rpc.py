@@ -258,7 +258,7 @@ class _SentBatch:
                     raise ValueError(f"{len(replies)} replies to a batch of {len(self.requests)}")
                 part = list(enumerate(replies))
             if any(not 0 <= index < len(self.requests) for index, _ in part):
-                raise ValueError(f"a reply to a request a batch of {len(self.requests)} lacks")
+                raise ValueError(f"a reply names a request outside a batch of {len(self.requests)}")
         except (ValidationError, ValueError) as error:
             self.fail(error)
             return

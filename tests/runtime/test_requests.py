@@ -10,7 +10,7 @@ import pytest
 
 from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.wallet import GetBalance
-from eventing import bus
+from eventing import bus, rpc
 from eventing.bus import ServiceUnavailable
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
@@ -106,6 +106,33 @@ async def test_a_request_of_a_batch_is_answered_without_waiting_for_a_slow_one(
     assert any("slow" in batch and len(batch) > 1 for batch in batches), batches
     wallet.slow_may_answer.set()
     assert (await slow).result == {"user_id": "slow"}
+
+
+async def test_a_batch_from_a_sender_that_predates_parts_is_answered_in_one_message(
+    gateway: ServiceRuntime, wallet: Wallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sender names a header the service does not know, as one that predates parts
+    # names none: the service answers the whole batch in one array, in order, and the
+    # sender still takes it.
+    monkeypatch.setattr(rpc, "PARTS_HEADER", "x-not-a-header-services-know")
+    answered: list[str | None] = []
+    answer = rpc._SentBatch.answer
+
+    def recorded(sent: Any, message_type: str | None, body: bytes) -> None:
+        answered.append(message_type)
+        answer(sent, message_type, body)
+
+    monkeypatch.setattr(rpc._SentBatch, "answer", recorded)
+    users = [f"u{n}" for n in range(30)]
+
+    async def ask(user_id: str) -> Reply:
+        query = Envelope.wrap(GetBalance(user_id=user_id))
+        return await gateway.bus.request("wallet", query, 5.0, batch="balances")
+
+    replies = await asyncio.gather(*(ask(user) for user in users))
+
+    assert [r.result for r in replies] == [{"user_id": u} for u in users]
+    assert answered and rpc.BATCH_PART_TYPE not in answered, answered
 
 
 async def test_a_batch_nobody_answers_fails_each_request_as_unavailable(
