@@ -21,7 +21,12 @@ from services.gateway.middleware import RequestContext
 from services.gateway.openapi import install_openapi
 from services.gateway.presence import PresenceAnnouncer
 from services.gateway.rate_limits import LoginFailures, Rates
-from services.gateway.realtime import Sessions, notification_pushes, vote_outcomes
+from services.gateway.realtime import (
+    Sessions,
+    notification_pushes,
+    push_bindings,
+    vote_outcomes,
+)
 from services.gateway.routes import (
     admin,
     admin_users,
@@ -54,8 +59,8 @@ Every error is `{"error": {"code", "message", "details"}}`.
 
 **WebSocket** `/api/v1/ws?token=<access token>` (or a bearer `Authorization` header): the
 first message is `{"type": "connected", "user_id"}`, then the user's notifications
-(`{"type": "notification", "notification": <inbox item>}`) and what happens to their
-votes, e.g. a paid vote answered 202:
+(`{"type": "notification", "notification": <inbox item>}`) and how each of their paid
+votes ends (a free vote's answer is final, so it is not pushed):
 `{"type": "vote.confirmed", "voting_id", "vote_id", "option_id"}` or
 `{"type": "vote.rejected", "voting_id", "vote_id", "reason"}` (an error code).
 A missing, invalid or expired token closes the socket with code 4401; a client that does
@@ -82,8 +87,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         runtime = ServiceRuntime("gateway", settings)
         runtime.serve()
         sessions = Sessions()
-        pushes = {**vote_outcomes(sessions), **notification_pushes(sessions)}
-        runtime.bus.consume_broadcast(pushes, [event.binding() for event in pushes])
+        pushes = vote_outcomes(sessions).merge(notification_pushes(sessions))
+        runtime.bus.consume_broadcast(pushes, push_bindings())
         presence = PresenceAnnouncer(sessions, runtime.bus, settings.presence_interval_seconds)
         passwords = Passwords(
             threads=settings.hashing_threads, per_caller=settings.hashing_per_address

@@ -9,15 +9,14 @@ from the API. Pushes are a courtesy on top of the API, never the only record of 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel
 
-from contracts import Envelope, Message
+from contracts import Envelope
 from contracts.notifier import Notification, NotificationCreated
 from contracts.voting import VoteCast, VoteRejected
-from eventing.bus import EventHandler
 from eventing.handlers import HandlerMap
 
 # Far more than a client that reads its socket ever has waiting.
@@ -120,11 +119,12 @@ class Sessions:
         return sum(len(sessions) for sessions in self._by_user.values())
 
 
-def vote_outcomes(sessions: Sessions) -> Mapping[type[Message], EventHandler]:
-    """Handlers that tell a voter's sockets how their vote ended."""
+def vote_outcomes(sessions: Sessions) -> HandlerMap[None]:
+    """Handlers that tell a voter's sockets how their paid vote ended (a free vote is
+    answered by its request, so its ``VoteCast`` is not bound here: see
+    :func:`push_bindings`)."""
 
-    async def confirmed(event: Message, _: Envelope) -> None:
-        assert isinstance(event, VoteCast)
+    async def confirmed(event: VoteCast, _: Envelope) -> None:
         sessions.push(
             event.user_id,
             VoteConfirmedPush(
@@ -132,14 +132,13 @@ def vote_outcomes(sessions: Sessions) -> Mapping[type[Message], EventHandler]:
             ),
         )
 
-    async def rejected(event: Message, _: Envelope) -> None:
-        assert isinstance(event, VoteRejected)
+    async def rejected(event: VoteRejected, _: Envelope) -> None:
         sessions.push(
             event.user_id,
             VoteRejectedPush(voting_id=event.voting_id, vote_id=event.vote_id, reason=event.reason),
         )
 
-    return {VoteCast: confirmed, VoteRejected: rejected}
+    return HandlerMap[None]().on(VoteCast, confirmed).on(VoteRejected, rejected)
 
 
 def notification_pushes(sessions: Sessions) -> HandlerMap[None]:
@@ -149,3 +148,17 @@ def notification_pushes(sessions: Sessions) -> HandlerMap[None]:
         sessions.push(event.user_id, NotificationPush(notification=event.notification))
 
     return HandlerMap[None]().on(NotificationCreated, created)
+
+
+def push_bindings() -> list[str]:
+    """The routing keys every gateway process hears for its sockets.
+
+    Every process hears each of these events, so each one costs a delivery per gateway
+    process: a free vote, the bulk of the traffic, is answered by its own request and is
+    left out (only a paid vote answered 202 waits for its outcome).
+    """
+    return [
+        VoteCast.binding("paid"),
+        VoteRejected.binding(),
+        NotificationCreated.binding(),
+    ]

@@ -89,6 +89,24 @@ async def test_a_voter_is_told_when_their_vote_is_counted_and_nobody_else_is(
         await bob_socket.close()
 
 
+async def test_a_free_vote_is_not_pushed_its_answer_is_final(
+    app: FastAPI, server: str, gateway_settings: GatewaySettings
+) -> None:
+    (ada, ada_token), _ = await two_users(app)
+    socket = await open_socket(server, ada_token)
+    free = VoteCast(vote_id="free-1", voting_id="v1", user_id=ada, option_id="v1-1", kind="free")
+    try:
+        async with publisher("voting", gateway_settings) as bus:
+            await bus.publish_event(Envelope.wrap(free))
+            # Published after it on the same channel: had the free one been pushed, it
+            # would have come first.
+            await bus.publish_event(Envelope.wrap(cast(ada, vote_id="paid-1")))
+
+            assert (await receive(socket))["vote_id"] == "paid-1"
+    finally:
+        await socket.close()
+
+
 async def test_a_rejected_vote_is_pushed_with_its_reason_to_every_socket_of_the_voter(
     app: FastAPI, server: str, gateway_settings: GatewaySettings
 ) -> None:
