@@ -26,7 +26,6 @@ Entries of the earlier layout (``commit``: one commit each) are read as groups o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +34,7 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
-from eventing.grouped import Document, Grouped, GroupedWrites
+from eventing.grouped import MAX_BATCH, Document, Grouped, GroupedWrites
 
 # An entry naming a commit still missing this long after the entry was written belongs
 # to appends that never happened (their process died between the two writes).
@@ -77,9 +76,8 @@ class Outbox:
             query["_id"] = {"$lt": ObjectId.from_datetime(committed_before)}
         entries = [e async for e in self._entries.find(query, sort=[("_id", 1)], limit=limit)]
         named = [(entry, commit_id) for entry in entries for commit_id in _named(entry)]
-        documents = await asyncio.gather(
-            *(self._commits.find_one({"_id": commit_id}) for _, commit_id in named)
-        )
+        stored = await self._stored_commits([commit_id for _, commit_id in named])
+        documents = [stored.get(commit_id) for _, commit_id in named]
         found: dict[ObjectId, list[Document | None]] = {entry["_id"]: [] for entry in entries}
         for (entry, _), document in zip(named, documents, strict=True):
             found[entry["_id"]].append(document)
@@ -103,6 +101,16 @@ class Outbox:
                 discarded.append(position)
         await self._deletes.delete_many(discarded)
         return commits
+
+    async def _stored_commits(self, commit_ids: list[Any]) -> dict[Any, Document]:
+        """The commits of these ids that are stored, by id: a query per batch of ids."""
+        unique = list(dict.fromkeys(commit_ids))
+        stored: dict[Any, Document] = {}
+        for start in range(0, len(unique), MAX_BATCH):
+            query = {"_id": {"$in": unique[start : start + MAX_BATCH]}}
+            async for commit in self._commits.find(query):
+                stored[commit["_id"]] = commit
+        return stored
 
     async def published(self, commits: Sequence[tuple[ObjectId, str]], *, swept: bool) -> None:
         """These commits (position, id) are published: delete the entries with nothing

@@ -11,8 +11,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="${LIVEVOTE_STACK_DIR:-$ROOT/.stack}"
 TOOLS="${LIVEVOTE_TOOLS_DIR:-$HOME/.local/share/livevote/bin}"
 FERRETDB_VERSION="v1.24.2"
-# The build carries two fixes (see install_ferretdb); a new name makes old builds rebuild.
-FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-pushdown"
+# The build carries two fixes (see install_ferretdb). Its name changes with the pushdown's
+# source, so a changed pushdown is built again; a change to the fixes here needs a new name.
+FERRETDB_PUSHDOWN="$(sha256sum "$ROOT/scripts/ferretdb/id_pushdown.go" | cut -c1-12)"
+FERRETDB="$TOOLS/ferretdb-$FERRETDB_VERSION-id-pushdown-explained-$FERRETDB_PUSHDOWN"
 RABBITMQ_PORT="${LIVEVOTE_RABBITMQ_PORT:-5672}"
 # The management API (queue depths and consumers for the operator's health page).
 RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
@@ -97,7 +99,9 @@ install_ferretdb() {
   local collection="$work/src/internal/backends/sqlite/collection.go"
   cp "$ROOT/scripts/ferretdb/id_pushdown.go" "$work/src/internal/backends/sqlite/"
   perl -0pi -e 's/\tif params\.Filter\.Len\(\) == 1 \{\n\t\tv, _ := params\.Filter\.Get\("_id"\)\n\t\tswitch v\.\(type\) \{\n\t\tcase string, types\.ObjectID:\n\t\t\twhereClause = [^\n]*\n\t\t\targs = [^\n]*\n\t\t\}\n\t\}\n/\twhereClause, args = idPushdown(params.Filter)\n/' "$collection"
-  grep -q "idPushdown(params.Filter)" "$collection" \
+  # The same in `explain`, so that a test can see the plan (an index SEARCH, not a SCAN).
+  perl -0pi -e 's/\tif params\.Filter\.Len\(\) == 1 \{\n\t\tv, _ := params\.Filter\.Get\("_id"\)\n\t\tswitch v\.\(type\) \{\n\t\tcase string, types\.ObjectID:\n\t\t\tfilterPushdown = true\n\t\t\twhereClause = [^\n]*\n\t\t\targs = [^\n]*\n\t\t\}\n\t\}\n/\twhereClause, args = idPushdown(params.Filter)\n\tfilterPushdown = whereClause != ""\n/' "$collection"
+  [ "$(grep -c "idPushdown(params.Filter)" "$collection")" = 2 ] \
     || { log "the FerretDB _id pushdown no longer applies to $FERRETDB_VERSION"; exit 1; }
   (cd "$work/src" && GOFLAGS=-mod=mod go build -o "$FERRETDB" ./cmd/ferretdb)
   rm -rf "$work"

@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
@@ -11,8 +12,9 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// idPushdown narrows a query to the rows the filter's `_id` condition allows, as an index
-// seek on the `_id` index: an equality, or the prefix a string range's bounds share.
+// idPushdown narrows a query to the rows the filter's `_id` condition allows, as index
+// seeks on the `_id` index: an equality, a list of ids (`$in`), or the prefix a string
+// range's bounds share.
 //
 // What it selects is a superset of the matches (the handler applies the whole filter to
 // every row it gets back), so it may ignore any condition it does not understand:
@@ -34,6 +36,11 @@ func idPushdown(filter *types.Document) (string, []any) {
 			[]any{string(must.NotFail(sjson.MarshalSingleValue(value)))}
 
 	case *types.Document:
+		if ids := inIDs(value); len(ids) > 0 {
+			marks := strings.Repeat(", ?", len(ids))[2:]
+			return fmt.Sprintf(` WHERE %s IN (%s)`, metadata.IDColumn, marks), ids
+		}
+
 		prefix := boundsPrefix(value)
 		if prefix == "" {
 			return "", nil
@@ -46,6 +53,34 @@ func idPushdown(filter *types.Document) (string, []any) {
 	}
 
 	return "", nil
+}
+
+// maxInIDs bounds the ids pushed down from one `$in` (SQLite allows 32,766 parameters in
+// a statement); a longer list is answered by a scan, as before.
+const maxInIDs = 1000
+
+// inIDs is the JSON text of each id an `$in` of strings and ObjectIDs lists; nil when
+// there is no `$in`, it lists anything else (a number, a regular expression: values that
+// may match ids of another text), or it is too long.
+func inIDs(operators *types.Document) []any {
+	value, _ := operators.Get("$in")
+	list, ok := value.(*types.Array)
+	if !ok || list.Len() == 0 || list.Len() > maxInIDs {
+		return nil
+	}
+
+	ids := make([]any, 0, list.Len())
+
+	for i := 0; i < list.Len(); i++ {
+		switch id := must.NotFail(list.Get(i)).(type) {
+		case string, types.ObjectID:
+			ids = append(ids, string(must.NotFail(sjson.MarshalSingleValue(id))))
+		default:
+			return nil
+		}
+	}
+
+	return ids
 }
 
 // boundsPrefix is the longest prefix of plain characters that every string satisfying a

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from contracts.voting import VotingKind
-from eventing.grouped import GroupedWrites
+from eventing.grouped import GroupedInserts, GroupedWrites
 
 Document = dict[str, Any]
 
@@ -26,7 +27,10 @@ class Attendance:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._votings = database["votings"]
         self._attendees = database["attendees"]
-        # A vote counted is one small write per vote: written together with the others'.
+        # A vote counted is one small write per vote, written together with the others':
+        # an insert, as most voters never registered (an update costs a server several
+        # inserts), and an update for those who did.
+        self._attendee_inserts = GroupedInserts(self._attendees)
         self._attendee_writes = GroupedWrites(self._attendees)
 
     async def ensure_indexes(self) -> None:
@@ -52,10 +56,13 @@ class Attendance:
         )
 
     async def voted(self, voting_id: str, user_id: str) -> None:
-        await self._attendee_writes.upsert(
-            _attendee_id(voting_id, user_id),
-            {"$set": {"voting_id": voting_id, "user_id": user_id, "voted": True}},
-        )
+        attendee = {"voting_id": voting_id, "user_id": user_id, "voted": True}
+        try:
+            await self._attendee_inserts.insert(
+                {"_id": _attendee_id(voting_id, user_id), **attendee}
+            )
+        except DuplicateKeyError:
+            await self._attendee_writes.upsert(_attendee_id(voting_id, user_id), {"$set": attendee})
 
     async def without_vote(self, voting_id: str) -> list[str]:
         """Users registered to the voting whose vote has not been counted."""

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -62,3 +63,61 @@ async def test_an_id_among_other_conditions_answers_what_mongodb_answers(
     assert result.modified_count == len(evens)
     everything = {"_id": {"$gt": "ada/", "$lt": "ada/~"}, "n": 1}
     assert await collection.count_documents(everything) == len(inside)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [["ada/1", "ada/\\", 'ada/"', "ada/é", "nobody"], ["ada/\x01", 7, "b"], [7.5], ["b", "b"]],
+)
+async def test_a_list_of_ids_answers_what_mongodb_answers(
+    collection: AsyncCollection[dict[str, Any]], ids: list[Any]
+) -> None:
+    # Strings are seeks; a list with a number in it is answered the way it was before.
+    found = await collection.find({"_id": {"$in": ids}}).to_list()
+    assert sorted(map(str, (d["_id"] for d in found))) == sorted({str(i) for i in ids if i in IDS})
+    assert await collection.count_documents({"_id": {"$in": ids}, "n": 0}) == len(
+        {i for i in ids if i in IDS and IDS.index(i) % 2 == 0}
+    )
+    deleted = await collection.delete_many({"_id": {"$in": ids}})
+    assert deleted.deleted_count == len({i for i in ids if i in IDS})
+    assert await collection.count_documents({}) == len(IDS) - deleted.deleted_count
+
+
+async def test_a_list_of_object_ids_finds_them(settings: RuntimeSettings) -> None:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        collection = client[settings.database_name("pushdown")]["object_ids"]
+        ids = [ObjectId() for _ in range(5)]
+        await collection.insert_many([{"_id": i} for i in ids])
+        found = await collection.find({"_id": {"$in": [ids[1], ids[3], ObjectId()]}}).to_list()
+        assert sorted(d["_id"] for d in found) == [ids[1], ids[3]]
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"_id": "ada/1", "n": 0},
+        {"_id": {"$gt": "ada/", "$lt": "ada/~"}},
+        {"_id": {"$in": ["ada/1", "b"]}},
+        {"_id": {"$in": [ObjectId(), ObjectId()]}, "n": 1},
+    ],
+)
+async def test_an_id_condition_is_an_index_seek(
+    collection: AsyncCollection[dict[str, Any]], filter: dict[str, Any]
+) -> None:
+    plan = await collection.database.command(
+        {"explain": {"find": collection.name, "filter": filter}}
+    )
+    assert plan["filterPushdown"] is True
+    assert "USING INDEX" in " ".join(plan["queryPlanner"]["Plan"])
+
+
+async def test_a_list_holding_a_number_is_scanned_as_before(
+    collection: AsyncCollection[dict[str, Any]],
+) -> None:
+    plan = await collection.database.command(
+        {"explain": {"find": collection.name, "filter": {"_id": {"$in": ["b", 7]}}}}
+    )
+    assert plan["filterPushdown"] is False
