@@ -1,6 +1,5 @@
-"""The wallet's message handlers: accounts and credits, Stripe, and the wallet's side of
-the paid-vote saga (reserve on VoteRequested, debit on a paid VoteCast, release on
-VoteRejected or when a reservation outlives its timeout).
+"""The wallet's message handlers for accounts and credits, and for Stripe (the paid-vote
+saga's steps are in :mod:`services.wallet.saga`).
 
 Every change is an append at the account's version: two handlers deciding on one account
 at once (two replicas, two copies of a message) cannot both win; the loser reloads and
@@ -10,14 +9,10 @@ event handlers need no message-id dedupe of their own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
-from datetime import timedelta
 
-from contracts import Envelope, ErrorCode, Message, Reply
+from contracts import Envelope, ErrorCode, Reply
 from contracts.gateway import UserRegistered
-from contracts.voting import VoteCast, VoteRejected, VoteRequested
 from contracts.wallet import (
     ApplyStripeEvent,
     CreateCheckout,
@@ -25,10 +20,10 @@ from contracts.wallet import (
     GrantCredits,
     ListCreditPacks,
 )
-from eventing.bus import CommandHandler, EventHandler
 from eventing.clock import Clock
+from eventing.handlers import HandlerMap
 from eventing.logs import get_logger
-from eventing.repository import Repository, T
+from eventing.repository import Repository
 from eventing.store import ConcurrencyConflict
 from services.wallet.checkout import StripeCheckout, StripeUnavailable
 from services.wallet.domain import (
@@ -40,7 +35,7 @@ from services.wallet.domain import (
     PaymentReceived,
 )
 from services.wallet.settings import WalletSettings
-from services.wallet.store import Accounts, OpenReservation, WalletReadModels
+from services.wallet.store import Accounts, WalletReadModels
 from services.wallet.stripe_reports import (
     ASYNC_PAYMENT_FAILED,
     ASYNC_PAYMENT_SUCCEEDED,
@@ -51,10 +46,6 @@ from services.wallet.stripe_reports import (
 )
 
 log = get_logger(__name__)
-
-# Expired reservations released per sweep, and at once.
-SWEEP_BATCH = 500
-SWEEP_CONCURRENCY = 16
 
 
 class WalletHandlers:
@@ -75,56 +66,32 @@ class WalletHandlers:
         self._stripe = stripe
         self._settings = settings
         self._clock = clock
-        self._reservation_timeout = timedelta(seconds=settings.wallet_reservation_timeout_seconds)
 
-    def commands(self) -> Mapping[type[Message], CommandHandler]:
-        return {
-            GetBalance: self.get_balance,
-            GrantCredits: self.grant_credits,
-            ListCreditPacks: self.list_credit_packs,
-            CreateCheckout: self.create_checkout,
-            ApplyStripeEvent: self.apply_stripe_event,
-        }
-
-    def events(self) -> Mapping[type[Message], EventHandler]:
-        return {
-            UserRegistered: self.user_registered,
-            VoteRequested: self.vote_requested,
-            VoteCast: self.vote_cast,
-            VoteRejected: self.vote_rejected,
-        }
-
-    async def _change(
-        self,
-        user_id: str,
-        decide: Callable[[Account], T],
-        cause: Envelope | None = None,
-        correlation_id: str | None = None,
-    ) -> tuple[Account, T]:
-        """Decide on the account as it stands and append what that produced; on a lost
-        race, reload and decide again. Returns the account after the change."""
-        changed = await self._accounts.change(
-            user_id, decide, cause=cause, correlation_id=correlation_id
+    def commands(self) -> HandlerMap[Reply]:
+        return (
+            HandlerMap[Reply]()
+            .on(GetBalance, self.get_balance)
+            .on(GrantCredits, self.grant_credits)
+            .on(ListCreditPacks, self.list_credit_packs)
+            .on(CreateCheckout, self.create_checkout)
+            .on(ApplyStripeEvent, self.apply_stripe_event)
         )
-        assert changed is not None  # an account is created on first use
-        account, outcome, _ = changed
-        return account, outcome
+
+    def events(self) -> HandlerMap[None]:
+        return HandlerMap[None]().on(UserRegistered, self.user_registered)
 
     # Accounts -------------------------------------------------------------------------
 
-    async def user_registered(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, UserRegistered)
-        account, _ = await self._change(event.user_id, Account.open, cause=envelope)
+    async def user_registered(self, event: UserRegistered, envelope: Envelope) -> None:
+        account, _ = await self._accounts.decide(event.user_id, Account.open, cause=envelope)
         log.debug("account open", user_id=event.user_id, version=account.version)
 
-    async def get_balance(self, query: Message, _: Envelope) -> Reply:
-        assert isinstance(query, GetBalance)
+    async def get_balance(self, query: GetBalance, _: Envelope) -> Reply:
         # A user the wallet has not heard of (yet) simply has no credits.
         account = await self._accounts.get_or_new(query.user_id)
         return Reply.ok(account.view())
 
-    async def grant_credits(self, command: Message, envelope: Envelope) -> Reply:
-        assert isinstance(command, GrantCredits)
+    async def grant_credits(self, command: GrantCredits, envelope: Envelope) -> Reply:
         reason = command.reason.strip()
         if not reason:
             return Reply.fail(ErrorCode.VALIDATION_ERROR, "a grant needs a reason")
@@ -134,7 +101,7 @@ class WalletHandlers:
             if envelope.message_id not in account.causes:
                 account.grant(command.amount, reason, command.granted_by)
 
-        account, _ = await self._change(command.user_id, grant, cause=envelope)
+        account, _ = await self._accounts.decide(command.user_id, grant, cause=envelope)
         log.info(
             "credits granted",
             user_id=command.user_id,
@@ -145,11 +112,10 @@ class WalletHandlers:
 
     # Credit packs and Stripe ----------------------------------------------------------
 
-    async def list_credit_packs(self, _: Message, __: Envelope) -> Reply:
+    async def list_credit_packs(self, _: ListCreditPacks, __: Envelope) -> Reply:
         return Reply.ok([pack.view() for pack in self._settings.credit_packs])
 
-    async def create_checkout(self, command: Message, envelope: Envelope) -> Reply:
-        assert isinstance(command, CreateCheckout)
+    async def create_checkout(self, command: CreateCheckout, envelope: Envelope) -> Reply:
         pack = self._settings.pack(command.pack_id)
         if pack is None:
             return Reply.fail(ErrorCode.NOT_FOUND, f"there is no credit pack {command.pack_id!r}")
@@ -192,11 +158,10 @@ class WalletHandlers:
             {"session_id": session.session_id, "checkout_url": session.url, "pack_id": pack.id}
         )
 
-    async def apply_stripe_event(self, command: Message, envelope: Envelope) -> Reply:
+    async def apply_stripe_event(self, command: ApplyStripeEvent, envelope: Envelope) -> Reply:
         """Apply a verified Stripe event. ``applied`` is true when the event's effect is in
         the wallet (also for a copy whose effect was there already) and false when the
         event asks for nothing: an unknown type, a payment not (yet) made."""
-        assert isinstance(command, ApplyStripeEvent)
         event_type = command.event_type
         if event_type in (CHECKOUT_COMPLETED, ASYNC_PAYMENT_SUCCEEDED):
             applied = await self._session_paid(command, envelope)
@@ -256,7 +221,7 @@ class WalletHandlers:
         else:
             charge = Charge(report.amount_total, report.currency, payment_intent)
         pack = self._settings.pack(received.pack_id)
-        _, credited = await self._change(
+        _, credited = await self._accounts.decide(
             received.user_id,
             lambda account: account.purchase(
                 received.session_id,
@@ -312,7 +277,7 @@ class WalletHandlers:
             )
             return False
         session_id, user_id = paid
-        _, taken = await self._change(
+        _, taken = await self._accounts.decide(
             user_id,
             lambda account: account.refund(
                 session_id,
@@ -332,100 +297,3 @@ class WalletHandlers:
                 credits=taken,
             )
         return True
-
-    # The paid-vote saga, the wallet's side ---------------------------------------------
-
-    async def vote_requested(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, VoteRequested)
-        expires_at = self._clock.now() + self._reservation_timeout
-        # The row goes in before the reservation can exist: a release, which can only
-        # follow the reservation, then always deletes it after, never before.
-        await self._read_models.hold(
-            event.vote_id, event.user_id, expires_at, envelope.correlation_id
-        )
-        account, _ = await self._change(
-            event.user_id,
-            lambda account: account.reserve(event.vote_id, event.voting_id, event.cost, expires_at),
-            cause=envelope,
-        )
-        reservation = account.reservations[event.vote_id]
-        if reservation.state != "reserved" or reservation.expires_at != expires_at:
-            # Not reserved now, or reserved by an earlier copy of this request: the row
-            # follows the account.
-            await self._read_models.track(account, event.vote_id, envelope.correlation_id)
-        log.info(
-            "reservation decided",
-            user_id=event.user_id,
-            reservation_id=event.vote_id,
-            state=reservation.state,
-        )
-
-    async def vote_cast(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, VoteCast)
-        if event.kind != "paid":
-            return
-        account, outcome = await self._change(
-            event.user_id, lambda account: account.commit(event.vote_id), cause=envelope
-        )
-        match outcome:
-            case "debited_after_release":
-                log.error(
-                    "a vote was cast after its reservation timed out; debited anyway",
-                    user_id=event.user_id,
-                    reservation_id=event.vote_id,
-                    balance=account.balance,
-                )
-            case "not_reserved":
-                log.error(
-                    "a paid vote was cast without a credit reserved for it; nothing debited",
-                    user_id=event.user_id,
-                    reservation_id=event.vote_id,
-                )
-            case _:
-                log.info("credits debited", user_id=event.user_id, reservation_id=event.vote_id)
-        await self._read_models.forget(event.vote_id)
-
-    async def vote_rejected(self, event: Message, envelope: Envelope) -> None:
-        assert isinstance(event, VoteRejected)
-        _, released = await self._change(
-            event.user_id, lambda account: account.release(event.vote_id), cause=envelope
-        )
-        if released:
-            log.info("reservation released", user_id=event.user_id, reservation_id=event.vote_id)
-        await self._read_models.forget(event.vote_id)
-
-    async def release_expired(self) -> int:
-        """Release the reservations that outlived their timeout; how many this released.
-
-        Several replicas may sweep at once: each release is an append at the account's
-        version, so exactly one of them releases, and the others find it released.
-        """
-        now = self._clock.now()
-        due = await self._read_models.expired(now, SWEEP_BATCH)
-        gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
-
-        async def release(row: OpenReservation) -> bool:
-            async with gate:
-                account, released = await self._change(
-                    row.user_id,
-                    lambda account: account.expire(row.reservation_id, now),
-                    correlation_id=row.correlation_id,
-                )
-                await self._read_models.track(account, row.reservation_id, row.correlation_id)
-                if released:
-                    log.info(
-                        "reservation timed out; released",
-                        user_id=row.user_id,
-                        reservation_id=row.reservation_id,
-                    )
-                return released
-
-        outcomes = await asyncio.gather(*(release(row) for row in due), return_exceptions=True)
-        for row, outcome in zip(due, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                log.warning(
-                    "could not release an expired reservation; retrying on the next sweep",
-                    reservation_id=row.reservation_id,
-                    error=repr(outcome),
-                )
-        return sum(1 for outcome in outcomes if outcome is True)

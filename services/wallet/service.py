@@ -16,6 +16,7 @@ from services.wallet.credit_history import CreditHistory
 from services.wallet.domain import Checkout, Payment
 from services.wallet.handlers import WalletHandlers
 from services.wallet.history_handlers import HistoryHandlers
+from services.wallet.saga import PaidVotes
 from services.wallet.settings import WalletSettings
 from services.wallet.statement_queries import StatementQueries
 from services.wallet.store import Accounts, WalletReadModels
@@ -31,6 +32,7 @@ class WalletService(ServiceRuntime):
         stripe: StripeCheckout | None = None,
     ) -> None:
         settings = settings or WalletSettings()
+        clock = clock or SystemClock()
         super().__init__("wallet", settings)
         self.wallet_settings = settings
         self.accounts = Accounts(self.store)
@@ -44,15 +46,16 @@ class WalletService(ServiceRuntime):
             self.read_models,
             self.stripe,
             settings,
-            clock or SystemClock(),
+            clock,
         )
+        self.paid_votes = PaidVotes(self.accounts, self.read_models, settings, clock)
         statements = StatementQueries(self.accounts, checkouts, settings)
         history = HistoryHandlers(CreditHistory(self.store))
         self.serve(
             commands=statements.commands()
             .merge(self.handlers.commands())
             .merge(history.commands()),
-            events=self.handlers.events(),
+            events=self.handlers.events().merge(self.paid_votes.events()),
         )
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -73,7 +76,7 @@ class WalletService(ServiceRuntime):
         interval = self.wallet_settings.wallet_sweep_interval_seconds
         while True:
             try:
-                await self.handlers.release_expired()
+                await self.paid_votes.release_expired()
                 OPEN_RESERVATIONS.set(await self.read_models.open_count())
             except Exception as error:  # noqa: BLE001 - store down: the next sweep retries
                 log.warning("reservation sweep failed", error=repr(error))

@@ -13,6 +13,7 @@ read models help find things the streams are not keyed by:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts import Envelope
 from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
 from eventing.grouped import GroupedInserts, GroupedWrites
-from eventing.repository import Repository
+from eventing.repository import Repository, T
 from eventing.store import EventStore
 from services.wallet.domain import Account, PaymentReceived
 
@@ -32,6 +33,20 @@ from services.wallet.domain import Account, PaymentReceived
 class Accounts(Repository[Account]):
     def __init__(self, store: EventStore) -> None:
         super().__init__(store, Account)
+
+    async def decide(
+        self,
+        user_id: str,
+        decide: Callable[[Account], T],
+        cause: Envelope | None = None,
+        correlation_id: str | None = None,
+    ) -> tuple[Account, T]:
+        """Decide on the account as it stands and append what that produced; on a lost
+        race, reload and decide again. The account after the change, and the decision."""
+        changed = await self.change(user_id, decide, cause=cause, correlation_id=correlation_id)
+        assert changed is not None  # an account is created on first use
+        account, outcome, _ = changed
+        return account, outcome
 
     async def history(self, user_id: str) -> list[Envelope]:
         """The account's events in order, with when and why each happened."""

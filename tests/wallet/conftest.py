@@ -80,7 +80,7 @@ class Wallets:
             )
             self.handled.watch(replica)
             # The sweeper looks the method up on every sweep.
-            self.sweeps.append(Rounds(replica.handlers, "release_expired"))
+            self.sweeps.append(Rounds(replica.paid_votes, "release_expired"))
             await replica.start()
             self.stack.push_async_callback(replica.stop)
             self.replicas.append(replica)

@@ -205,7 +205,7 @@ async def test_a_reservation_that_times_out_is_released_once_by_sweeping_replica
 
     wallets.clock.advance(timedelta(seconds=1))
     # Beside the sweepers, every replica sweeps once more at the same moment.
-    await asyncio.gather(*(replica.handlers.release_expired() for replica in wallets.replicas))
+    await asyncio.gather(*(replica.paid_votes.release_expired() for replica in wallets.replicas))
     await eventually(wallets.until("ada", lambda types: RELEASED in types))
     await wallets.swept()
     types = await wallets.types("ada")
