@@ -47,6 +47,7 @@ from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.envelope import UnknownMessageType
 from contracts.topology import (
     EVENT_SUBSCRIPTIONS,
+    RETIRED_SUBSCRIPTIONS,
     SERVICES,
     command_queue,
     event_queue,
@@ -173,6 +174,9 @@ class Bus:
             queue = await self.broker.declare_queue(self.queue(event_queue(service)))
             for pattern in patterns:
                 await queue.bind(events, routing_key=pattern)
+            for pattern in RETIRED_SUBSCRIPTIONS.get(service, ()):
+                # Unbinding what is not bound is no error.
+                await queue.unbind(events, routing_key=pattern)
 
     # Lifecycle ----------------------------------------------------------------------
 

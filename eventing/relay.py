@@ -1,5 +1,9 @@
 """The outbox relay: publishes commits, then marks them published.
 
+A service with read models of its own events has each commit shown in them before it
+is published (:meth:`OutboxRelay.project_before_publishing`), so a commit whose entry is
+gone is both published and shown.
+
 Private events (no routing key) are marked without being published. Publishing happens
 before marking, so a crash in between publishes the commit again (at-least-once);
 consumers are idempotent (an aggregate knows the messages that caused its events, a read
@@ -31,6 +35,8 @@ log = get_logger(__name__)
 
 # Publishes events of one routing key as one message (eventing.bus.Bus.publish_events).
 Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
+# Shows a commit in the service's own read models (see OutboxRelay.project_before_publishing).
+Project = Callable[[Commit], Awaitable[None]]
 
 # Events in one message at most.
 EVENTS_PER_MESSAGE = 100
@@ -89,7 +95,19 @@ class OutboxRelay:
         self._grace = timedelta(seconds=grace_seconds)
         self._appended: deque[Commit] = deque()
         self._wake = asyncio.Event()
+        self._project: Project | None = None
         store.on_commit(self._queue)
+
+    def project_before_publishing(self, project: Project) -> None:
+        """Have every commit shown in the service's own read models before it is
+        published, and so before its outbox entry goes.
+
+        The writer shows its change at once (read your writes), and ``project`` finds it
+        shown; a commit whose writer died first is in the outbox still, and the sweep
+        shows it here. So a service needs no copy of its own events from the broker to
+        keep its read models whole.
+        """
+        self._project = project
 
     def _queue(self, commit: Commit) -> None:
         OUTBOX_WAITING.inc()
@@ -119,6 +137,8 @@ class OutboxRelay:
     async def _publish_commits(self, commits: list[Commit], *, swept: bool) -> None:
         if not commits:
             return
+        if self._project is not None:
+            await _project_in_stream_order(commits, self._project)
         await self._publish_in_stream_order(commits)
         await self._store.mark_published(commits, swept=swept)
 
@@ -189,3 +209,16 @@ class OutboxRelay:
         finally:
             with contextlib.suppress(Exception):
                 await self._lease.release()
+
+
+async def _project_in_stream_order(commits: list[Commit], project: Project) -> None:
+    """Each stream's commits in order, streams at once."""
+    by_stream: dict[str, list[Commit]] = defaultdict(list)
+    for commit in sorted(commits, key=lambda commit: commit.version):
+        by_stream[commit.stream].append(commit)
+
+    async def project_stream(stream_commits: list[Commit]) -> None:
+        for commit in stream_commits:
+            await project(commit)
+
+    await asyncio.gather(*(project_stream(c) for c in by_stream.values()))

@@ -2,9 +2,10 @@
 
 One :class:`Changes` per process holds the repositories of the service's aggregates and
 the cache of recently read votings. Saving through it keeps two promises the handlers
-rely on: the read models show a change as soon as the handler returns (the projection
-of the event coming back from the broker is the crash safety net, not the fast path),
-and this process stops relying on a voting's cached rules the moment it changes them.
+rely on: the read models show a change as soon as the handler returns (the outbox relay
+projects each commit again before publishing it, which finds it shown, and shows the
+commits of a process that died before it could), and this process stops relying on a
+voting's cached rules the moment it changes them.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ class Changes:
         """Save the aggregate's pending events (if any) and project them."""
         if not aggregate.pending:
             return None
-        commit = await repository.save(aggregate, cause=cause)
-        await self._saved(aggregate)
+        with self.read_models.showing(aggregate.id):
+            commit = await repository.save(aggregate, cause=cause)
+            await self._saved(aggregate)
         return commit
 
     async def change(
@@ -91,14 +93,15 @@ class Changes:
         """Load (or take ``loaded``), change, save and project; on a lost race reload and
         decide again. The aggregate, or None when it does not exist (and ``create`` is
         false)."""
-        changed = await repository.change(
-            aggregate_id, change, cause=cause, create=create, loaded=loaded
-        )
-        if changed is None:
-            return None
-        aggregate, _, saved = changed
-        if saved:
-            await self._saved(aggregate)
+        with self.read_models.showing(aggregate_id):
+            changed = await repository.change(
+                aggregate_id, change, cause=cause, create=create, loaded=loaded
+            )
+            if changed is None:
+                return None
+            aggregate, _, saved = changed
+            if saved:
+                await self._saved(aggregate)
         return aggregate
 
     async def _saved(self, aggregate: Aggregate) -> None:

@@ -3,17 +3,10 @@ part and the paid-vote saga (votes), and what is only read (queries)."""
 
 from __future__ import annotations
 
-from contracts import Envelope, Message, Reply
+from contracts import Reply
 from contracts.voting import (
     VoteCast,
     VoteRejected,
-    VoteRequested,
-    VoterRegistered,
-    VotingCancelled,
-    VotingClosed,
-    VotingOpened,
-    VotingRescheduled,
-    VotingScheduled,
 )
 from eventing.clock import Clock
 from eventing.handlers import HandlerMap
@@ -24,20 +17,6 @@ from services.voting.queries import Queries
 from services.voting.settings import VotingSettings
 from services.voting.store import VotingReadModels
 from services.voting.votes import Ballots
-
-# Our own events come back from the broker too: the projection that a crash after the
-# append cannot skip (the inline one is only the fast path).
-_OWN_EVENTS: tuple[type[Message], ...] = (
-    VotingScheduled,
-    VotingRescheduled,
-    VotingCancelled,
-    VotingOpened,
-    VotingClosed,
-    VoterRegistered,
-    VoteRequested,
-    VoteCast,
-    VoteRejected,
-)
 
 
 class VotingHandlers:
@@ -62,10 +41,7 @@ class VotingHandlers:
         )
 
     def events(self) -> HandlerMap[None]:
-        handlers = self.lifecycle.events().merge(self.ballots.events())
-        for own in _OWN_EVENTS:
-            handlers.on(own, self.project)
-        return handlers
+        return self.lifecycle.events().merge(self.ballots.events())
 
     def broadcasts(self) -> HandlerMap[None]:
         """Events every process of the service must see, not one of them."""
@@ -78,6 +54,3 @@ class VotingHandlers:
             VoteCast.binding("paid"),
             VoteRejected.binding(),
         ]
-
-    async def project(self, _: Message, envelope: Envelope) -> None:
-        await self._changes.read_models.apply(envelope)

@@ -17,6 +17,7 @@ class VotingService(ServiceRuntime):
         self.handlers = VotingHandlers(
             self.store, self.read_models, clock or SystemClock(), settings
         )
+        self.relay.project_before_publishing(self.read_models.project)
         self.serve(commands=self.handlers.commands(), events=self.handlers.events())
         self.bus.consume_broadcast(self.handlers.broadcasts(), self.handlers.broadcast_bindings())
 

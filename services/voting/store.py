@@ -11,7 +11,8 @@ as new as its stream. :meth:`VotingReadModels.rebuild` replays the whole store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from pymongo import ASCENDING
@@ -35,7 +36,7 @@ from eventing.grouped import Document
 from eventing.logs import get_logger
 from eventing.projection import VersionedDocuments, show_newest
 from eventing.repository import A, Repository
-from eventing.store import EventStore
+from eventing.store import Commit, EventStore
 from services.voting.domain import Registration, Vote, Voting, voting_status
 
 log = get_logger(__name__)
@@ -50,6 +51,9 @@ class VotingReadModels:
         self._voting_repository = Repository(store, Voting)
         self._vote_repository = Repository(store, Vote)
         self._registration_repository = Repository(store, Registration)
+        # Aggregates this process is saving and showing, by id: their commits are shown
+        # by the writer, so projecting them waits for it instead of reading the stream.
+        self._showing: dict[str, tuple[asyncio.Future[None], int]] = {}
 
     async def ensure_indexes(self) -> None:
         await self._votings.collection.create_index([("opens_at", ASCENDING)])
@@ -58,6 +62,30 @@ class VotingReadModels:
             [("voting_id", ASCENDING), ("status", ASCENDING)]
         )
         await self._registrations.collection.create_index([("user_id", ASCENDING)])
+
+    @contextlib.contextmanager
+    def showing(self, aggregate_id: str) -> Iterator[None]:
+        """Around a save and the write that shows it: :meth:`apply` of the aggregate's
+        events waits until the write is done (it then finds the version shown)."""
+        future, writers = self._showing.get(aggregate_id) or (
+            asyncio.get_running_loop().create_future(),
+            0,
+        )
+        self._showing[aggregate_id] = (future, writers + 1)
+        try:
+            yield
+        finally:
+            future, writers = self._showing[aggregate_id]
+            if writers == 1:
+                del self._showing[aggregate_id]
+                future.set_result(None)
+            else:
+                self._showing[aggregate_id] = (future, writers - 1)
+
+    async def project(self, commit: Commit) -> None:
+        """Show a commit's events, in order (the relay's step before publishing it)."""
+        for envelope in commit.events:
+            await self.apply(envelope)
 
     async def apply(self, envelope: Envelope) -> None:
         """Show one event: nothing to do when its document shows its version already."""
@@ -114,6 +142,8 @@ class VotingReadModels:
         fields: Callable[[A], Document],
         version: int | None,
     ) -> None:
+        if (writing := self._showing.get(aggregate_id)) is not None:
+            await asyncio.shield(writing[0])
         if version is not None and await documents.shows(aggregate_id, version):
             return
         aggregate = await repository.get(aggregate_id)

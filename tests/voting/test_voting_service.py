@@ -12,6 +12,10 @@ import pytest
 from contracts import Envelope, ErrorCode
 from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
+from eventing.repository import Repository
+from eventing.store import EventStore
+from services.voting.domain import Vote
+from services.voting.domain import Voting as Voting_
 from tests.support import count_commits, eventually
 from tests.voting.conftest import START, Voting, schedule_command
 
@@ -153,8 +157,8 @@ async def test_read_models_rebuild_from_the_store(voting: Voting) -> None:
     before = (await voting.ask(ListVotings(user_id="u1"))).result
 
     async def read_models_gone() -> bool:
-        # The service's own events come back from the broker and are projected again; a
-        # copy that lands after the delete brings a document back, so delete until none does.
+        # The relay shows each commit again before publishing it; one it shows after the
+        # delete brings a document back, so delete until none does.
         await voting.runtime.db["votings"].delete_many({})
         await voting.runtime.db["ballots"].delete_many({})
         return (await voting.ask(ListVotings(user_id="u1"))).result == []
@@ -175,3 +179,30 @@ async def test_a_command_with_a_time_no_consumer_can_hold_is_refused_and_nothing
     assert reply.error is not None
     assert reply.error.code == ErrorCode.VALIDATION_ERROR
     assert (await voting.ask(ListVotings(user_id="u1"))).result == []
+
+
+async def test_a_vote_whose_writer_died_before_showing_it_is_shown_and_published_by_the_sweep(
+    voting: Voting,
+) -> None:
+    tile = await voting.schedule()
+    voting.clock.advance(timedelta(minutes=15))
+    rules = await Repository(voting.runtime.store, Voting_).get(tile["id"])
+    assert rules is not None
+    vote = Vote(Vote.key(tile["id"], "u1"))
+    vote.cast(rules, "u1", tile["options"][1]["id"], voting.clock.now())
+    # What a process that died right after its append leaves behind: the commit and its
+    # outbox entry, neither shown in the read models nor published.
+    await Repository(EventStore(voting.runtime.db), Vote).save(vote)
+
+    async def shown() -> Any:
+        tiles = (await voting.ask(ListVotings(user_id="u1"))).result
+        return tiles and tiles[0]["my_vote"]
+
+    my_vote = await eventually(shown)
+    assert my_vote["vote_id"] == vote.vote_id
+
+    # And published: its outbox entry goes once the broker has confirmed it.
+    async def published() -> bool:
+        return await voting.runtime.db["outbox"].count_documents({}) == 0
+
+    assert await eventually(published)
