@@ -46,8 +46,8 @@ class VersionedDocuments:
         """Whether the document shows ``version`` or a newer one.
 
         Most events a projection is handed again were written by this process a moment
-        before (the broker brings them back as the crash safety net): those are answered
-        without asking the server.
+        before (the outbox relay shows each commit before publishing it): those are
+        answered without asking the server.
         """
         if self._known.get(document_id, 0) >= version:
             return True

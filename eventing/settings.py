@@ -60,8 +60,8 @@ class CacheBounds(BaseSettings):
     # Aggregates each repository keeps as this process last saved them, so that the next
     # change of one starts without reading its stream (0: none).
     remembered_aggregates: int = Field(default=10_000, ge=0, le=10_000_000)
-    # Read-model documents whose version each collection remembers, so that an event of
-    # this process coming back from the broker is recognised without a read.
+    # Read-model documents whose version each collection remembers, so that a commit of
+    # this process, shown again by the relay before it is published, needs no read.
     known_versions: int = Field(default=100_000, ge=0, le=100_000_000)
 
 
