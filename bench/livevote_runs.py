@@ -62,7 +62,7 @@ class Livevote:
             self.options.settle_seconds,
         )
         meter.stop()
-        run.cpu, run.memory = meter.spent, meter.memory
+        meter.measured(run)
         return run, Accounting.of(run, counted, source)
 
     async def paid_run(
@@ -86,7 +86,7 @@ class Livevote:
             meter.stop()
             return run, f"no paid vote was accepted: {dict(run.errors())}"
         accounting = await self._paid_accounting(votings, run, meter)
-        run.cpu, run.memory = meter.spent, meter.memory
+        meter.measured(run)
         if isinstance(accounting, Accounting):
             after = await balances(self.http, voters, self.options.concurrency)
             accounting.debited = sum(before) - sum(after)

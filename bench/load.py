@@ -42,6 +42,8 @@ class Run:
     cpu: dict[str, float] = field(default_factory=dict)
     # Resident memory of each process over the same span.
     memory: Memory | None = None
+    # Commands the store served over the same span, by name (when it says).
+    store_commands: dict[str, float] = field(default_factory=dict)
 
     def count(self, status: int) -> int:
         return sum(1 for s in self.samples if s.status == status)

@@ -10,17 +10,31 @@ its size when the run began.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from eventing.settings import RuntimeSettings
 from scripts.launch import System
 
+if TYPE_CHECKING:
+    from bench.load import Run
+
 BENCH_CLIENT = "bench client"
+# Where the store says how many commands of each kind it has served: the local FerretDB's
+# debug handler (scripts/stack.sh). A store without one is simply not counted.
+STORE_METRICS_URL = os.environ.get(
+    "LIVEVOTE_STORE_METRICS_URL",
+    f"http://127.0.0.1:{os.environ.get('LIVEVOTE_FERRETDB_METRICS_PORT', '8088')}/debug/metrics",
+)
+STORE_COMMANDS = "ferretdb_client_requests"
 # How often resident memory is read: often enough to catch a peak of a run that lasts
 # seconds, seldom enough to cost the bench client next to nothing.
 SAMPLE_SECONDS = 0.2
@@ -109,6 +123,23 @@ def _named(prefix: str) -> list[psutil.Process]:
     ]
 
 
+def store_commands() -> dict[str, float]:
+    """Commands the store has served since it started, by name (insert, delete, ...);
+    empty when it does not say."""
+    try:
+        text = httpx.get(STORE_METRICS_URL, timeout=2.0).text
+    except httpx.HTTPError:
+        return {}
+    served: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != STORE_COMMANDS:
+            continue
+        for sample in family.samples:
+            command = sample.labels.get("command", "?")
+            served[command] = served.get(command, 0.0) + sample.value
+    return served
+
+
 class Meter:
     """CPU seconds per group and resident memory per process, between start and stop.
 
@@ -126,6 +157,9 @@ class Meter:
         self._sampler: threading.Thread | None = None
         self.spent: dict[str, float] = {}
         self.memory = Memory()
+        self._commands_before: dict[str, float] = {}
+        # Store commands served between start and stop, by name (every client's).
+        self.store_commands: dict[str, float] = {}
 
     def _processes(self) -> Iterable[tuple[Watched, psutil.Process]]:
         for watched in self._watched:
@@ -168,11 +202,22 @@ class Meter:
         # load generator's.
         self._sampler = threading.Thread(target=self._sample_until_stopped, daemon=True)
         self._sampler.start()
+        self._commands_before = store_commands()
         self._before = self._read_cpu()
+
+    def measured(self, run: Run) -> None:
+        """Give ``run`` what was measured between start and stop."""
+        run.cpu, run.memory, run.store_commands = self.spent, self.memory, self.store_commands
 
     def stop(self) -> None:
         after = self._read_cpu()
         self.spent = {g: after[g] - self._before.get(g, 0.0) for g in after}
+        commands = store_commands()
+        self.store_commands = {
+            command: served - self._commands_before.get(command, 0.0)
+            for command, served in commands.items()
+            if served > self._commands_before.get(command, 0.0)
+        }
         self._stopped.set()
         if self._sampler is not None:
             self._sampler.join()

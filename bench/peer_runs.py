@@ -120,7 +120,8 @@ class Peer:
         # A 201 from the peer means the vote is stored: nothing is left to settle.
         run = await drive(self.api, f"peer {kind}", voters, votings, self.concurrency)
         meter.stop()
-        run.system, run.cpu, run.memory = PEER, meter.spent, meter.memory
+        run.system = PEER
+        meter.measured(run)
         return run
 
     async def free_run(

@@ -16,6 +16,8 @@ from bench.meter import BENCH_CLIENT
 RATE_GOAL = 1.0
 P99_GOAL = 1.5
 CPU_GOAL = 1.25
+# The store commands a vote's cost is made of, in the order shown.
+COMMANDS_SHOWN = ("insert", "update", "delete", "find", "getMore", "aggregate")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -69,6 +71,7 @@ def report_runs(runs: Sequence[Run], ceiling: Ceiling) -> None:
         for error, count in sorted(run.errors().items()):
             print(f"  {run.name}: {count:,} answered {error}")
     report_cpu(runs)
+    report_store_commands(runs)
     report_memory(runs)
 
 
@@ -94,6 +97,27 @@ def report_cpu(runs: Sequence[Run]) -> None:
 def _per_vote(runs: Sequence[Run], group: str) -> list[object]:
     """The group's CPU ms per vote in each run; "-" where the run does not use it."""
     return [1000 * run.cpu[group] / run.accepted if group in run.cpu else "-" for run in runs]
+
+
+def report_store_commands(runs: Sequence[Run]) -> None:
+    """Store commands per accepted vote, by kind: what the store's CPU goes on."""
+    measured = [run for run in runs if run.store_commands and run.accepted]
+    if not measured:
+        return
+    totals = {c: sum(run.store_commands.get(c, 0.0) for run in measured) for c in COMMANDS_SHOWN}
+    shown = [command for command in COMMANDS_SHOWN if totals[command]]
+    rows: list[list[object]] = [
+        [
+            command,
+            *(f"{run.store_commands.get(command, 0.0) / run.accepted:.2f}" for run in measured),
+        ]
+        for command in shown
+    ]
+    rows.append(
+        ["all", *(f"{sum(run.store_commands.values()) / run.accepted:.2f}" for run in measured)]
+    )
+    print("\nstore commands per accepted vote (every client's, the same span):")
+    print(table(["command", *(run.name for run in measured)], rows))
 
 
 def report_memory(runs: Sequence[Run]) -> None:

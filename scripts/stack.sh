@@ -21,6 +21,8 @@ RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
 # Its Prometheus endpoint: queue depths per queue, as the dead-letter alert reads them.
 RABBITMQ_PROMETHEUS_PORT="${LIVEVOTE_RABBITMQ_PROMETHEUS_PORT:-15692}"
 MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
+# FerretDB's own metrics (commands served, by name), for the bench.
+FERRETDB_METRICS_PORT="${LIVEVOTE_FERRETDB_METRICS_PORT:-8088}"
 STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
 
 # A second stack beside the first (a soak next to a bench) names its own node, ports and
@@ -201,7 +203,7 @@ start_ferretdb() {
   log "starting FerretDB on 127.0.0.1:$MONGODB_PORT"
   nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
     --state-dir="$STATE/ferretdb" --listen-addr="127.0.0.1:$MONGODB_PORT" \
-    --debug-addr=- --telemetry=disable --log-level=WARN >"$STATE/ferretdb/ferretdb.log" 2>&1 &
+    --debug-addr="127.0.0.1:$FERRETDB_METRICS_PORT" --telemetry=disable --log-level=WARN >"$STATE/ferretdb/ferretdb.log" 2>&1 &
   echo $! > "$STATE/run/ferretdb.started"
   wait_for FerretDB 30 port_open "$MONGODB_PORT"
 }
