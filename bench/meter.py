@@ -29,10 +29,9 @@ if TYPE_CHECKING:
 
 BENCH_CLIENT = "bench client"
 # Where the store says how many commands of each kind it has served: the local FerretDB's
-# debug handler (scripts/stack.sh). A store without one is simply not counted.
-STORE_METRICS_URL = os.environ.get(
-    "LIVEVOTE_STORE_METRICS_URL",
-    f"http://127.0.0.1:{os.environ.get('LIVEVOTE_FERRETDB_METRICS_PORT', '8088')}/debug/metrics",
+# debug handler, on the port scripts/stack.sh gives it. A store without one is not counted.
+STORE_METRICS_URL = (
+    f"http://127.0.0.1:{os.environ.get('LIVEVOTE_FERRETDB_METRICS_PORT', '8088')}/debug/metrics"
 )
 STORE_COMMANDS = "ferretdb_client_requests"
 # How often resident memory is read: often enough to catch a peak of a run that lasts

@@ -104,8 +104,7 @@ def report_store_commands(runs: Sequence[Run]) -> None:
     measured = [run for run in runs if run.store_commands and run.accepted]
     if not measured:
         return
-    totals = {c: sum(run.store_commands.get(c, 0.0) for run in measured) for c in COMMANDS_SHOWN}
-    shown = [command for command in COMMANDS_SHOWN if totals[command]]
+    shown = [c for c in COMMANDS_SHOWN if any(run.store_commands.get(c) for run in measured)]
     rows: list[list[object]] = [
         [
             command,

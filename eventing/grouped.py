@@ -139,17 +139,12 @@ class GroupedWrites(Grouped[Change]):
         deletes = [(i, c) for i, c in enumerate(items) if c.update is None]
         updates = [(i, c) for i, c in enumerate(items) if c.update is not None]
         errors: list[dict[str, Any]] = []
-        for command, key, changes in (
-            ("delete", "deletes", deletes),
-            ("update", "updates", updates),
+        for command, key, changes, statements in (
+            ("delete", "deletes", deletes, [_deletes(change for _, change in deletes)]),
+            ("update", "updates", updates, [_statement(change) for _, change in updates]),
         ):
             if not changes:
                 continue
-            statements = (
-                [_deletes(change for _, change in changes)]
-                if command == "delete"
-                else [_statement(change) for _, change in changes]
-            )
             reply = await self._run(command, key, statements, ordered=False)
             failed = reply.get("writeErrors") or []
             if not failed:

@@ -146,12 +146,10 @@ class OutboxRelay:
         # Streams are independent, so they publish concurrently (confirms overlap);
         # within one stream, events go out in their order. The streams with one event
         # here (nearly all) have theirs published together, one message per routing key.
-        by_stream: dict[str, list[Envelope]] = defaultdict(list)
-        for commit in sorted(commits, key=lambda commit: commit.version):
-            by_stream[commit.stream].extend(e for e in commit.events if e.is_public)
         lone_events: dict[str, list[Envelope]] = defaultdict(list)
         in_order: list[list[Envelope]] = []
-        for events in by_stream.values():
+        for stream_commits in _by_stream(commits):
+            events = [e for commit in stream_commits for e in commit.events if e.is_public]
             if len(events) == 1:
                 lone_events[events[0].routing_key].append(events[0])
             elif events:
@@ -211,14 +209,19 @@ class OutboxRelay:
                 await self._lease.release()
 
 
-async def _project_in_stream_order(commits: list[Commit], project: Project) -> None:
-    """Each stream's commits in order, streams at once."""
+def _by_stream(commits: list[Commit]) -> list[list[Commit]]:
+    """The commits of each stream, in the stream's order."""
     by_stream: dict[str, list[Commit]] = defaultdict(list)
     for commit in sorted(commits, key=lambda commit: commit.version):
         by_stream[commit.stream].append(commit)
+    return list(by_stream.values())
+
+
+async def _project_in_stream_order(commits: list[Commit], project: Project) -> None:
+    """Each stream's commits in order, streams at once."""
 
     async def project_stream(stream_commits: list[Commit]) -> None:
         for commit in stream_commits:
             await project(commit)
 
-    await asyncio.gather(*(project_stream(c) for c in by_stream.values()))
+    await asyncio.gather(*(project_stream(c) for c in _by_stream(commits)))

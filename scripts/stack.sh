@@ -203,7 +203,8 @@ start_ferretdb() {
   log "starting FerretDB on 127.0.0.1:$MONGODB_PORT"
   nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
     --state-dir="$STATE/ferretdb" --listen-addr="127.0.0.1:$MONGODB_PORT" \
-    --debug-addr="127.0.0.1:$FERRETDB_METRICS_PORT" --telemetry=disable --log-level=WARN >"$STATE/ferretdb/ferretdb.log" 2>&1 &
+    --debug-addr="127.0.0.1:$FERRETDB_METRICS_PORT" --telemetry=disable --log-level=WARN \
+    >"$STATE/ferretdb/ferretdb.log" 2>&1 &
   echo $! > "$STATE/run/ferretdb.started"
   wait_for FerretDB 30 port_open "$MONGODB_PORT"
 }

@@ -56,13 +56,12 @@ class Attendance:
         )
 
     async def voted(self, voting_id: str, user_id: str) -> None:
+        attendee_id = _attendee_id(voting_id, user_id)
         attendee = {"voting_id": voting_id, "user_id": user_id, "voted": True}
         try:
-            await self._attendee_inserts.insert(
-                {"_id": _attendee_id(voting_id, user_id), **attendee}
-            )
+            await self._attendee_inserts.insert({"_id": attendee_id, **attendee})
         except DuplicateKeyError:
-            await self._attendee_writes.upsert(_attendee_id(voting_id, user_id), {"$set": attendee})
+            await self._attendee_writes.upsert(attendee_id, {"$set": attendee})
 
     async def without_vote(self, voting_id: str) -> list[str]:
         """Users registered to the voting whose vote has not been counted."""

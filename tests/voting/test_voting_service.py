@@ -14,8 +14,7 @@ from contracts.scheduler import VotingCloseTimeReached, VotingOpenTimeReached
 from contracts.voting import CastVote, GetVoting, ListVotings, ScheduleVoting
 from eventing.repository import Repository
 from eventing.store import EventStore
-from services.voting.domain import Vote
-from services.voting.domain import Voting as Voting_
+from services.voting import domain
 from tests.support import count_commits, eventually
 from tests.voting.conftest import START, Voting, schedule_command
 
@@ -186,13 +185,13 @@ async def test_a_vote_whose_writer_died_before_showing_it_is_shown_and_published
 ) -> None:
     tile = await voting.schedule()
     voting.clock.advance(timedelta(minutes=15))
-    rules = await Repository(voting.runtime.store, Voting_).get(tile["id"])
+    rules = await Repository(voting.runtime.store, domain.Voting).get(tile["id"])
     assert rules is not None
-    vote = Vote(Vote.key(tile["id"], "u1"))
+    vote = domain.Vote(domain.Vote.key(tile["id"], "u1"))
     vote.cast(rules, "u1", tile["options"][1]["id"], voting.clock.now())
     # What a process that died right after its append leaves behind: the commit and its
     # outbox entry, neither shown in the read models nor published.
-    await Repository(EventStore(voting.runtime.db), Vote).save(vote)
+    await Repository(EventStore(voting.runtime.db), domain.Vote).save(vote)
 
     async def shown() -> Any:
         tiles = (await voting.ask(ListVotings(user_id="u1"))).result
