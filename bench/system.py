@@ -53,7 +53,7 @@ async def drop_namespace(settings: RuntimeSettings, extra_queues: Iterable[str])
         channel = await connection.channel()
         for queue in [q.name for q in bus.all_queues()] + list(extra_queues):
             await channel.queue_delete(queue)
-        for exchange in ("events", "unrouted", "dead-letter"):
+        for exchange in ("events", "unrouted", "unheard", "dead-letter"):
             await channel.exchange_delete(bus.names(exchange))
     finally:
         await connection.close()

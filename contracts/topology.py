@@ -69,6 +69,23 @@ RETIRED_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# Events published though no service's queue takes them: for the record (their service's
+# store has them, a later consumer binds to them), or heard only by the broadcast queues
+# of the processes running at the time. The exchange ``unheard`` takes them and, having
+# no queue, drops them; ``unrouted`` then keeps only what nobody meant to be dropped.
+UNHEARD_EVENTS: Final[tuple[str, ...]] = (
+    "voting.voting_opened",
+    "wallet.account_opened",
+    "wallet.credits_granted",
+    "wallet.credits_purchased",
+    "wallet.credits_debited",
+    "wallet.credits_refunded",
+    "notifier.recipient_added",
+    # heard by the gateways running, for the WebSocket sessions they hold
+    "notifier.notification_created",
+)
+
+
 def matches(pattern: str, routing_key: str) -> bool:
     """Whether a topic-exchange binding ``pattern`` takes ``routing_key`` (``*`` is one
     word, ``#`` zero or more)."""

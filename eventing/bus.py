@@ -3,7 +3,9 @@
 Topology (every name prefixed by the namespace setting):
 - ``events``: a durable topic exchange that every event is published to, persistent and
   confirmed. Its alternate exchange ``unrouted`` keeps events no queue is bound to (in a
-  bounded queue operators can inspect) instead of dropping them. Events of one routing
+  bounded queue operators can inspect) instead of dropping them, but for those published
+  knowing nobody may take them (``UNHEARD_EVENTS``), which the queueless exchange
+  ``unheard`` drops. Events of one routing
   key that the outbox relay has at the same moment go as one message, a batch (a JSON
   array of envelopes of AMQP type ``batch``); a consumer handles each event of it as if
   it had come alone, and sends any that fails back to its queue on its own, to be
@@ -49,6 +51,7 @@ from contracts.topology import (
     EVENT_SUBSCRIPTIONS,
     RETIRED_SUBSCRIPTIONS,
     SERVICES,
+    UNHEARD_EVENTS,
     command_queue,
     event_queue,
     subscription_gaps,
@@ -121,6 +124,9 @@ class Bus:
         self._unrouted_exchange = RabbitExchange(
             self.names("unrouted"), type=ExchangeType.FANOUT, durable=True
         )
+        self._unheard_exchange = RabbitExchange(
+            self.names("unheard"), type=ExchangeType.FANOUT, durable=True
+        )
         self.dead_letter_exchange = RabbitExchange(
             self.names("dead-letter"), type=ExchangeType.FANOUT, durable=True
         )
@@ -168,6 +174,9 @@ class Bus:
         dead_letter = await self.broker.declare_exchange(self.dead_letter_exchange)
         await (await self.broker.declare_queue(self.dead_letter_queue)).bind(dead_letter)
         await (await self.broker.declare_queue(self.unrouted_queue)).bind(unrouted)
+        unheard = await self.broker.declare_exchange(self._unheard_exchange)
+        for routing_key in UNHEARD_EVENTS:
+            await unheard.bind(events, routing_key=routing_key)
         for service in SERVICES:
             await self.broker.declare_queue(self.queue(command_queue(service)))
         for service, patterns in EVENT_SUBSCRIPTIONS.items():
@@ -238,6 +247,9 @@ class Bus:
             exchange=exchange,
             routing_key=routing_key,
             persist=True,
+            # An event no queue takes is kept in unrouted or dropped by unheard on purpose;
+            # a message to a queue (the default exchange) that is not there comes back.
+            mandatory=exchange is None,
             message_id=message_id,
             correlation_id=correlation_id,
             message_type=message_type,

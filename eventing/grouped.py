@@ -5,7 +5,8 @@ per-command work (FerretDB runs a SQLite transaction per command), so one
 ``insert_many`` of fifty documents costs about what three ``insert_one`` calls do, on
 the server and in the client. Callers still write one document and get that
 document's own outcome; while one batch is on its way, the next one gathers, so batches
-grow with the load and an idle process waits for nothing.
+grow with the load and an idle process waits for nothing. Writes nobody waits for (a
+published outbox entry's delete) may linger a moment to gather more.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from typing import Any, Generic, TypeVar
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, WriteError
+
+from eventing.logs import get_logger
+
+log = get_logger(__name__)
 
 Document = dict[str, Any]
 Item = TypeVar("Item")
@@ -30,19 +35,24 @@ MAX_BATCH = 500
 class Grouped(Generic[Item]):
     """Items written in batches by one task at a time; each caller awaits its own."""
 
-    def __init__(self, collection: AsyncCollection[Document]) -> None:
+    def __init__(self, collection: AsyncCollection[Document], *, linger: float = 0.0) -> None:
+        """``linger``: seconds each batch waits for more items before it is written."""
         self.collection = collection
+        self._linger = linger
         self._waiting: list[tuple[Item, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def _submit(self, item: Item) -> None:
+        # A caller that gives up leaves its item in the batch: like a cancelled
+        # insert_one, the write may or may not happen.
+        await self._enqueue(item)
+
+    def _enqueue(self, item: Item) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, future))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        # A caller that gives up leaves its item in the batch: like a cancelled
-        # insert_one, the write may or may not happen.
-        await future
+        return future
 
     async def written(self) -> None:
         """Until every item submitted so far has been written or has failed, whether or
@@ -52,6 +62,8 @@ class Grouped(Generic[Item]):
 
     async def _write_all(self) -> None:
         while self._waiting:
+            if self._linger:
+                await asyncio.sleep(self._linger)
             batch = self._waiting[:MAX_BATCH]
             del self._waiting[:MAX_BATCH]
             try:
@@ -120,6 +132,13 @@ class GroupedWrites(Grouped[Change]):
     async def delete_many(self, document_ids: Sequence[Any]) -> None:
         await asyncio.gather(*(self.delete(document_id) for document_id in document_ids))
 
+    def delete_later(self, document_ids: Sequence[Any]) -> None:
+        """Delete the documents with the next batch, without waiting for it: for
+        deletes whose failure only leaves work for later (:meth:`written` waits for
+        them). A failure is logged."""
+        for document_id in document_ids:
+            self._enqueue(Change({"_id": document_id})).add_done_callback(_log_failure)
+
     async def replace(self, filter: Document, document: Document) -> None:
         """Replace the document ``filter`` matches, or insert it: a ``filter`` that holds
         more than the ``_id`` makes an existing document it does not match a duplicate
@@ -174,6 +193,11 @@ def _statement(change: Change) -> Document:
     if change.update is None:
         return {"q": change.filter, "limit": 1}
     return {"q": change.filter, "u": change.update, "upsert": True}
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (error := future.exception()) is not None:
+        log.warning("a delete nobody waited for failed", error=repr(error))
 
 
 def _write_error(details: dict[str, Any]) -> WriteError:

@@ -52,7 +52,13 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         _redact_secrets,
     ]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Level first: a debug line in a hot path (a saga step) then costs a level check,
+        # not the timestamp and the secret patterns of a line nobody will see.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

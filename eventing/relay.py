@@ -132,6 +132,8 @@ class OutboxRelay:
         before = datetime.now(UTC) - grace if grace else None
         commits = await self._store.unpublished(self._batch_size, committed_before=before)
         await self._publish_commits(commits, swept=True)
+        # Before the next sweep reads the outbox, or it would hand these out again.
+        await self._store.marks_landed()
         return len(commits)
 
     async def _publish_commits(self, commits: list[Commit], *, swept: bool) -> None:
@@ -140,7 +142,7 @@ class OutboxRelay:
         if self._project is not None:
             await _project_in_stream_order(commits, self._project)
         await self._publish_in_stream_order(commits)
-        await self._store.mark_published(commits, swept=swept)
+        self._store.mark_published(commits, swept=swept)
 
     async def _publish_in_stream_order(self, commits: list[Commit]) -> None:
         # Streams are independent, so they publish concurrently (confirms overlap);
@@ -173,6 +175,7 @@ class OutboxRelay:
         """Publish everything this process has appended (before it stops)."""
         while self._appended:
             await self.publish_appended()
+        await self._store.marks_landed()
 
     async def run(self) -> None:
         """Relay until cancelled: own commits as they come, a sweep now and then."""

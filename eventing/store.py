@@ -10,11 +10,11 @@ Every read is by ``_id``, the one key every MongoDB-wire server answers from an 
 prefix too, see scripts/ferretdb): a whole stream is one range of ids, the commits after
 a snapshot are read one by one, each naming the next.
 
-The outbox (:mod:`eventing.outbox`) names the commits still to be published: the
-appends made at the same moment by one process are written together, one outbox entry
-naming their commits first and then the commits in one insert, and publishing them
-deletes the entry. :mod:`eventing.relay` publishes the commits of its own process as
-they are appended and sweeps the outbox for the rest.
+The commits collection is also the outbox (:mod:`eventing.outbox`): the appends made at
+the same moment by one process are written together in one insert, an entry naming
+their commits first and then the commits, and publishing them deletes the entry.
+:mod:`eventing.relay` publishes the commits of its own process as they are appended and
+sweeps the outbox for the rest.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from eventing.outbox import Outbox
+from eventing.outbox import ONLY_COMMITS, Outbox
 
 COMMITS = "commits"
 OUTBOX = "outbox"
@@ -75,7 +75,8 @@ class Commit:
 class EventStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self._commits = database[COMMITS]
-        self._outbox = Outbox(database[OUTBOX], self._commits)
+        # OUTBOX: the entries of an earlier layout, swept still.
+        self._outbox = Outbox(self._commits, database[OUTBOX])
         self._listeners: list[Callable[[Commit], None]] = []
 
     async def ensure_indexes(self) -> None:
@@ -133,6 +134,11 @@ class EventStore:
         """Until every append begun so far is stored or refused, including those whose
         callers stopped waiting: each stored one has reached the listeners by then."""
         await self._outbox.appended()
+
+    async def marks_landed(self) -> None:
+        """Until every commit marked published so far has its mark stored (or failed to:
+        its commits are then published again by a sweep)."""
+        await self._outbox.deleted()
 
     @property
     def database(self) -> AsyncDatabase[dict[str, Any]]:
@@ -198,9 +204,10 @@ class EventStore:
         documents = await self._outbox.unpublished(limit, committed_before)
         return [Commit.from_document(document) for document in documents]
 
-    async def mark_published(self, commits: Sequence[Commit], *, swept: bool = False) -> None:
-        """The commits are published (``swept``: handed out by :meth:`unpublished`)."""
-        await self._outbox.published([(c.position, c.id) for c in commits], swept=swept)
+    def mark_published(self, commits: Sequence[Commit], *, swept: bool = False) -> None:
+        """The commits are published (``swept``: handed out by :meth:`unpublished`); the
+        mark is stored soon after, with others (:meth:`marks_landed`)."""
+        self._outbox.published([(c.position, c.id) for c in commits], swept=swept)
 
     async def stored_between(
         self, since: datetime, until: datetime, after: str | None, limit: int
@@ -241,7 +248,7 @@ class EventStore:
         # the appends, so a commit waits for its stream's previous one.
         next_version: dict[str, int] = {}
         waiting: dict[tuple[str, int], Commit] = {}
-        async for document in self._commits.find({}, sort=[("position", 1)]):
+        async for document in self._commits.find(ONLY_COMMITS, sort=[("position", 1)]):
             commit = Commit.from_document(document)
             first = commit.version - len(commit.events) + 1
             if first != next_version.get(commit.stream, 1):

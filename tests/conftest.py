@@ -139,7 +139,7 @@ async def drop_namespace(servers: Servers, namespace: str) -> None:
         channel = await connection.channel()
         for queue in queues:
             await channel.queue_delete(f"{namespace}.{queue}")
-        for exchange in ("events", "unrouted", "dead-letter"):
+        for exchange in ("events", "unrouted", "unheard", "dead-letter"):
             await channel.exchange_delete(f"{namespace}.{exchange}")
     finally:
         await connection.close()

@@ -1,15 +1,19 @@
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Envelope
 from contracts.wallet import AccountOpened
-from eventing.outbox import ABANDONED_AFTER
+from eventing.outbox import ABANDONED_AFTER, ENTRIES, ENTRY_PREFIX, entry_id
 from eventing.settings import RuntimeSettings
 from eventing.store import (
+    COMMITS,
     OUTBOX,
     Commit,
     ConcurrencyConflict,
@@ -21,7 +25,7 @@ from tests.support import eventually
 
 @pytest.fixture
 async def store(settings: RuntimeSettings):
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     store = EventStore(client[settings.database_name("store")])
     await store.ensure_indexes()
     yield store
@@ -118,106 +122,213 @@ async def test_concurrent_appends_are_stored_and_published_each_and_a_lost_race_
     # Every stored commit waits in the outbox; the lost race left nothing there.
     waiting = await store.unpublished(100)
     assert sorted(c.id for c in waiting) == sorted(o.id for o in outcomes[:50])
-    await store.mark_published(waiting)
+    store.mark_published(waiting)
+    await store.marks_landed()
     assert await store.unpublished(100) == []
+
+
+@pytest.mark.parametrize("appends", [20, 150])  # 150: past a FerretDB insert batch (100)
+async def test_appends_that_lost_their_race_in_the_middle_of_a_group_fail_alone(
+    store: EventStore, appends: int
+) -> None:
+    # An ordered insert stops at the first commit refused: the ones after it must be
+    # stored all the same, and only the losers fail.
+    streams = [f"account-middle-{appends}-{n}" for n in range(appends)]
+    losers = {streams[3], streams[11], streams[appends - 2]}
+    for stream in losers:
+        await store.append(stream, 0, [event("first")])
+    outcomes = await asyncio.gather(
+        *(store.append(stream, 0, [event(stream)]) for stream in streams),
+        return_exceptions=True,
+    )
+    for stream, outcome in zip(streams, outcomes, strict=True):
+        if stream in losers:
+            assert isinstance(outcome, ConcurrencyConflict), (stream, outcome)
+            assert [e.payload["user_id"] for e in await store.read(stream)] == ["first"]
+        else:
+            assert isinstance(outcome, Commit), (stream, outcome)
+            assert [e.payload["user_id"] for e in await store.read(stream)] == [stream]
+    waiting = await store.unpublished(1000)
+    assert {o.id for o in outcomes if isinstance(o, Commit)} <= {c.id for c in waiting}
+    for commit in waiting:
+        if commit.stream in losers:
+            assert [e.payload["user_id"] for e in commit.events] == ["first"]
+    store.mark_published(waiting)
+    await store.marks_landed()
+    assert await store.unpublished(1000) == []
+
+
+async def test_the_outbox_entries_among_the_commits_are_never_read_as_commits(
+    store: EventStore,
+) -> None:
+    appended = await asyncio.gather(
+        *(store.append(f"account-among-{n}", 0, [event(str(n))]) for n in range(5))
+    )
+    assert await store.unpublished(100)  # their entries are there
+    replayed = [commit.id async for commit in store.replay()]
+    assert {c.id for c in appended} <= set(replayed)
+    assert not [i for i in replayed if i.startswith(ENTRY_PREFIX)]
+    store.mark_published(appended)
+    await store.marks_landed()
 
 
 async def test_appends_made_at_once_leave_the_outbox_only_when_all_are_published(
     store: EventStore, settings: RuntimeSettings
 ) -> None:
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    outbox = client[settings.database_name("store")][OUTBOX]
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    commits_collection = client[settings.database_name("store")][COMMITS]
     try:
         commits = await asyncio.gather(
             *(store.append(f"account-group-{n}", 0, [event(str(n))]) for n in range(20))
         )
-        entries = await outbox.count_documents({})
-        assert 1 <= entries < 20  # written together: fewer entries than appends
+        written = await commits_collection.count_documents(ENTRIES)
+        assert 1 <= written < 20  # written together: fewer entries than appends
 
         # Published but for the last: what a sweep finds now still includes it, so a
         # process dying here loses nothing (the others go out again, deduplicated).
-        await store.mark_published(commits[:-1])
+        store.mark_published(commits[:-1])
+        await store.marks_landed()
         assert commits[-1].id in {c.id for c in await store.unpublished(100)}
 
-        await store.mark_published(commits[-1:])
-        assert await outbox.count_documents({}) == 0
+        store.mark_published(commits[-1:])
+        await store.marks_landed()
+        assert await commits_collection.count_documents(ENTRIES) == 0
         assert await store.unpublished(100) == []
     finally:
-        await outbox.delete_many({})
+        await commits_collection.delete_many(ENTRIES)
         await client.close()
 
 
+async def test_entries_published_moments_apart_are_deleted_in_one_statement(
+    settings: RuntimeSettings,
+) -> None:
+    commands = _CommandNames()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    store = EventStore(client[settings.database_name("store")])
+    try:
+        appended = [  # one at a time: a group, and an entry, each
+            await store.append(f"account-apart-{n}", 0, [event(str(n))]) for n in range(3)
+        ]
+        for commit in appended:
+            store.mark_published([commit])
+            await asyncio.sleep(0.01)
+        await store.marks_landed()
+        assert commands.names.count("delete") == 1
+        assert await store.unpublished(100) == []
+    finally:
+        await client.close()
+
+
+class _CommandNames(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+LAYOUTS = ["among the commits", "earlier: a collection of its own"]
+
+
+async def _write_entry(
+    database: Any, layout: str, position: ObjectId, commit_ids: list[str]
+) -> None:
+    """An outbox entry as a process of that layout writes it."""
+    if layout == LAYOUTS[0]:
+        await database[COMMITS].insert_one({"_id": entry_id(position), "commits": commit_ids})
+    elif len(commit_ids) == 1:  # the first layout: an entry per commit
+        await database[OUTBOX].insert_one({"_id": position, "commit": commit_ids[0]})
+    else:
+        await database[OUTBOX].insert_one({"_id": position, "commits": commit_ids})
+
+
+async def _entries_left(database: Any, layout: str) -> list[ObjectId]:
+    if layout == LAYOUTS[0]:
+        query = {"_id": {"$gte": ENTRY_PREFIX, "$lt": ENTRY_PREFIX + "~"}}
+        return [
+            ObjectId(e["_id"][len(ENTRY_PREFIX) :]) async for e in database[COMMITS].find(query)
+        ]
+    return [e["_id"] async for e in database[OUTBOX].find({})]
+
+
+async def _clear_entries(database: Any) -> None:
+    await database[COMMITS].delete_many(ENTRIES)
+    await database[OUTBOX].delete_many({})
+
+
+@pytest.fixture
+async def database(settings: RuntimeSettings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    database = client[settings.database_name("store")]
+    yield database
+    await _clear_entries(database)
+    await client.close()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 async def test_an_entry_naming_a_missing_commit_waits_then_hands_out_the_stored_ones(
-    store: EventStore, settings: RuntimeSettings
+    store: EventStore, database: Any, layout: str
 ) -> None:
     # As left by a process that died while writing a group: the entry and one commit
     # of two are stored.
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    database = client[settings.database_name("store")]
-    try:
-        for age, stream in ((timedelta(0), "account-half"), (ABANDONED_AFTER, "account-old")):
-            position = ObjectId.from_datetime(datetime.now(UTC) - age - timedelta(seconds=5))
-            stored = commit_id(stream, 1)
-            await database[OUTBOX].insert_one(
-                {"_id": position, "commits": [stored, commit_id(f"{stream}-missing", 1)]}
-            )
-            await database["commits"].insert_one(
-                {
-                    "_id": stored,
-                    "position": position,
-                    "stream": stream,
-                    "version": 1,
-                    "events": [event(stream).model_dump(mode="json")],
-                }
-            )
-        # The recent one may still be on its way; the old one's stored commit goes out.
-        handed_out = await store.unpublished(10)
-        assert [c.id for c in handed_out] == [commit_id("account-old", 1)]
-        await store.mark_published(handed_out, swept=True)
-        assert await database[OUTBOX].count_documents({}) == 1
-    finally:
-        await database[OUTBOX].delete_many({})
-        await client.close()
+    for age, stream in ((timedelta(0), "account-half"), (ABANDONED_AFTER, "account-old")):
+        stream = f"{stream}-{LAYOUTS.index(layout)}"
+        position = ObjectId.from_datetime(datetime.now(UTC) - age - timedelta(seconds=5))
+        stored = commit_id(stream, 1)
+        await _write_entry(database, layout, position, [stored, commit_id(f"{stream}-missing", 1)])
+        await database[COMMITS].insert_one(
+            {
+                "_id": stored,
+                "position": position,
+                "stream": stream,
+                "version": 1,
+                "events": [event(stream).model_dump(mode="json")],
+            }
+        )
+    # The recent one may still be on its way; the old one's stored commit goes out.
+    handed_out = await store.unpublished(10)
+    assert [c.id for c in handed_out] == [commit_id(f"account-old-{LAYOUTS.index(layout)}", 1)]
+    store.mark_published(handed_out, swept=True)
+    await store.marks_landed()
+    assert len(await _entries_left(database, layout)) == 1
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 async def test_an_outbox_entry_without_its_commit_is_discarded_once_abandoned(
-    store: EventStore, settings: RuntimeSettings
+    store: EventStore, database: Any, layout: str
 ) -> None:
     # As left by processes that died between writing the outbox entry and the commit:
     # one long ago, one a moment ago (its commit may still be on its way).
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    outbox = client[settings.database_name("store")][OUTBOX]
     long_ago = ObjectId.from_datetime(datetime.now(UTC) - ABANDONED_AFTER - timedelta(seconds=5))
     just_now = ObjectId()
-    await outbox.insert_many(
-        [
-            {"_id": long_ago, "commit": commit_id("account-gone", 1)},
-            {"_id": just_now, "commit": commit_id("account-coming", 1)},
-        ]
-    )
-    try:
-        assert await store.unpublished(10) == []
-        assert [e["_id"] async for e in outbox.find({})] == [just_now]
-    finally:
-        await outbox.delete_many({})
-        await client.close()
+    await _write_entry(database, layout, long_ago, [commit_id("account-gone", 1)])
+    await _write_entry(database, layout, just_now, [commit_id("account-coming", 1)])
+    assert await store.unpublished(10) == []
+    await store.marks_landed()
+    assert await _entries_left(database, layout) == [just_now]
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 async def test_an_outbox_entry_whose_append_lost_the_race_is_discarded(
-    store: EventStore, settings: RuntimeSettings
+    store: EventStore, database: Any, layout: str
 ) -> None:
     # As left by a process that died right after losing a race: the commit under that
     # name is another append's, so this entry's events were never stored.
-    winner = await store.append("account-race", 0, [event("winner")])
-    await store.mark_published([winner])
-    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    outbox = client[settings.database_name("store")][OUTBOX]
-    try:
-        await outbox.insert_one({"_id": ObjectId(), "commit": winner.id})
-        assert await store.unpublished(10) == []
-        assert await outbox.count_documents({}) == 0
-    finally:
-        await client.close()
+    winner = await store.append(f"account-race-{LAYOUTS.index(layout)}", 0, [event("winner")])
+    store.mark_published([winner])
+    await store.marks_landed()
+    await _write_entry(database, layout, ObjectId(), [winner.id])
+    assert await store.unpublished(10) == []
+    await store.marks_landed()
+    assert await _entries_left(database, layout) == []
 
 
 async def test_a_commit_stored_after_its_caller_gave_up_still_reaches_the_relay(

@@ -1,4 +1,5 @@
-"""The topology a service declares on a broker an earlier version declared it on."""
+"""The topology a service declares: on a broker an earlier version declared it on, and
+for events that no queue takes."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from datetime import UTC, datetime
 import aio_pika
 
 from contracts import Envelope
+from contracts.envelope import message_types
+from contracts.topology import EVENT_SUBSCRIPTIONS, UNHEARD_EVENTS, matches, routing_keys
 from contracts.voting import VoteCast
-from contracts.wallet import CreditsReserved
+from contracts.wallet import CreditsDebited, CreditsReserved
 from eventing.bus import Bus
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
@@ -51,4 +54,42 @@ async def test_a_retired_binding_is_removed_and_routes_nothing_any_more(
             await upgraded.bus.stop()
     finally:
         await first.bus.stop()
+        await connection.close()
+
+
+def test_every_event_published_is_taken_by_a_queue_or_known_to_go_unheard() -> None:
+    # Else it would fill the unrouted queue, which should show routing mistakes only.
+    keys = {key for message in message_types().values() for key in routing_keys(message)}
+    taken = {
+        key
+        for key in keys
+        for patterns in EVENT_SUBSCRIPTIONS.values()
+        if any(matches(pattern, key) for pattern in patterns)
+    }
+    assert sorted(keys - taken - set(UNHEARD_EVENTS)) == []
+    assert set(UNHEARD_EVENTS) <= keys  # no name there that nothing publishes
+
+
+async def test_an_unheard_event_is_dropped_and_a_mistake_is_kept_in_unrouted(
+    settings: RuntimeSettings,
+) -> None:
+    names = Bus(settings, "test").names
+    runtime = ServiceRuntime("scheduler", settings)
+    await runtime.bus.start()
+    connection = await aio_pika.connect(settings.rabbitmq_url)
+    try:
+        debited = CreditsDebited(user_id="u", reservation_id="r", voting_id="x", amount=1)
+        await runtime.bus.publish_event(Envelope.wrap(debited))
+        # Published after it, under a routing key nobody expects: had the unheard event
+        # gone to unrouted, it would be first there.
+        channel = await connection.channel(publisher_confirms=True)
+        events = await channel.get_exchange(names("events"))
+        await events.publish(aio_pika.Message(b"{}", type="mistake"), routing_key="nobody.mistake")
+
+        unrouted = await channel.get_queue(names("unrouted"))
+        first_message = await unrouted.get(timeout=10, fail=True)
+        assert first_message is not None
+        assert first_message.type == "mistake"
+    finally:
+        await runtime.bus.stop()
         await connection.close()
