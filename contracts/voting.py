@@ -238,6 +238,13 @@ class VoteRejected(Message):
     reason: str  # an ErrorCode, e.g. INSUFFICIENT_CREDITS or VOTING_CLOSED
 
 
+# The routing key of a paid vote's outcome (its VoteCast or VoteRejected) that no request
+# in the process that settled it was waiting for: broadcast to the voting processes, one
+# of which may hold that request, and to the gateways, for the voter's sockets. An
+# outcome its own request answers is not broadcast at all.
+UNANSWERED_OUTCOME = "voting.outcome_unanswered"
+
+
 class VoteCast(Message):
     """A vote was counted (a paid one: its credit was reserved, and is now taken)."""
 

@@ -206,13 +206,26 @@ class Bus:
 
     async def publish_event(self, event: Envelope) -> None:
         """Publish a persistent event and wait for the broker's confirm."""
-        await self._publish_persistent(
+        await self._publish(
             event.model_dump_json(),
             exchange=self.events_exchange,
             routing_key=event.routing_key,
             message_id=event.message_id,
             correlation_id=event.correlation_id,
             message_type=event.type,
+        )
+
+    async def broadcast(self, message: Envelope, routing_key: str) -> None:
+        """Publish to the broadcast queues bound to ``routing_key`` (see
+        :meth:`consume_broadcast`), transient: a record of nothing, it is lost with them."""
+        await self._publish(
+            message.model_dump_json(),
+            exchange=self.events_exchange,
+            routing_key=routing_key,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            message_type=message.type,
+            persist=False,
         )
 
     async def publish_events(self, events: Sequence[Envelope]) -> None:
@@ -223,7 +236,7 @@ class Bus:
             return
         if len({event.routing_key for event in events}) != 1:
             raise ValueError("a batch of events has one routing key")
-        await self._publish_persistent(
+        await self._publish(
             BATCH_OF_ENVELOPES.dump_json(list(events)),
             exchange=self.events_exchange,
             routing_key=events[0].routing_key,
@@ -232,7 +245,7 @@ class Bus:
             message_type=BATCH_TYPE,
         )
 
-    async def _publish_persistent(
+    async def _publish(
         self,
         body: str | bytes,
         *,
@@ -241,12 +254,15 @@ class Bus:
         message_id: str,
         correlation_id: str | None,
         message_type: str,
+        persist: bool = True,
     ) -> None:
+        """Publish and wait for the broker's confirm (persistent unless ``persist`` is
+        false)."""
         confirmation = await self.broker.publish(
             body,
             exchange=exchange,
             routing_key=routing_key,
-            persist=True,
+            persist=persist,
             # An event no queue takes is kept in unrouted or dropped by unheard on purpose;
             # a message to a queue (the default exchange) that is not there comes back.
             mandatory=exchange is None,
@@ -381,7 +397,7 @@ class Bus:
                 batch = await _parse_batch(message)
                 for failed in await _handle_batch(by_type, batch or []):
                     # On its own now: retried, and in the end dead-lettered, by itself.
-                    await self._publish_persistent(
+                    await self._publish(
                         failed.model_dump_json(),
                         exchange=None,
                         routing_key=queue.name,

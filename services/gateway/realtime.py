@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from contracts import Envelope
 from contracts.notifier import Notification, NotificationCreated
-from contracts.voting import VoteCast, VoteRejected
+from contracts.voting import UNANSWERED_OUTCOME, VoteCast, VoteRejected
 from eventing.handlers import HandlerMap
 
 # Far more than a client that reads its socket ever has waiting.
@@ -120,9 +120,8 @@ class Sessions:
 
 
 def vote_outcomes(sessions: Sessions) -> HandlerMap[None]:
-    """Handlers that tell a voter's sockets how their paid vote ended (a free vote is
-    answered by its request, so its ``VoteCast`` is not bound here: see
-    :func:`push_bindings`)."""
+    """Handlers that tell a voter's sockets how their paid vote ended, when its request
+    could not (it answered 202): see :func:`push_bindings`."""
 
     async def confirmed(event: VoteCast, _: Envelope) -> None:
         sessions.push(
@@ -153,12 +152,8 @@ def notification_pushes(sessions: Sessions) -> HandlerMap[None]:
 def push_bindings() -> list[str]:
     """The routing keys every gateway process hears for its sockets.
 
-    Every process hears each of these events, so each one costs a delivery per gateway
-    process: a free vote, the bulk of the traffic, is answered by its own request and is
-    left out (only a paid vote answered 202 waits for its outcome).
+    Every process hears each of these, so each costs a delivery per gateway process. A
+    vote's outcome is heard only when its request did not answer it (a paid vote answered
+    202): the voting process broadcasts no other (``UNANSWERED_OUTCOME``).
     """
-    return [
-        VoteCast.binding("paid"),
-        VoteRejected.binding(),
-        NotificationCreated.binding(),
-    ]
+    return [UNANSWERED_OUTCOME, NotificationCreated.binding()]

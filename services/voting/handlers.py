@@ -4,10 +4,7 @@ part and the paid-vote saga (votes), and what is only read (queries)."""
 from __future__ import annotations
 
 from contracts import Reply
-from contracts.voting import (
-    VoteCast,
-    VoteRejected,
-)
+from contracts.voting import UNANSWERED_OUTCOME
 from eventing.clock import Clock
 from eventing.handlers import HandlerMap
 from eventing.store import EventStore
@@ -16,7 +13,7 @@ from services.voting.lifecycle import Lifecycle
 from services.voting.queries import Queries
 from services.voting.settings import VotingSettings
 from services.voting.store import VotingReadModels
-from services.voting.votes import Ballots
+from services.voting.votes import Ballots, Broadcast
 
 
 class VotingHandlers:
@@ -26,13 +23,14 @@ class VotingHandlers:
         read_models: VotingReadModels,
         clock: Clock,
         settings: VotingSettings,
+        broadcast: Broadcast,
     ) -> None:
         self._changes = Changes(
             store, read_models, settings.voting_cache_seconds, settings.voting_cache_size
         )
         self.recent = self._changes.recent
         self.lifecycle = Lifecycle(self._changes, clock, settings)
-        self.ballots = Ballots(self._changes, clock, settings)
+        self.ballots = Ballots(self._changes, clock, settings, broadcast)
         self.queries = Queries(self._changes, clock)
 
     def commands(self) -> HandlerMap[Reply]:
@@ -50,7 +48,5 @@ class VotingHandlers:
     def broadcast_bindings(self) -> list[str]:
         return [
             *(event.binding() for event in self.lifecycle.broadcasts()),
-            # A free vote is answered at once; only paid ones wait for an outcome.
-            VoteCast.binding("paid"),
-            VoteRejected.binding(),
+            UNANSWERED_OUTCOME,
         ]

@@ -3,8 +3,11 @@
 A paid vote's request waits for the saga's outcome (within the confirm wait) so that the
 voter gets a 201 instead of a 202. Any replica of the service may consume the wallet's
 answer and settle the vote, so the outcome reaches the waiting process in one of two
-ways: settled here, it is handed over at once; settled by another replica, it comes back
-as that replica's ``VoteCast`` or ``VoteRejected`` on this process's broadcast queue.
+ways: settled here, it is handed over at once; settled by a process where no request
+waits for it, that process broadcasts it (``UNANSWERED_OUTCOME``), to the voting
+processes, one of which may hold the request, and to the gateways, which push it to the
+voter's sockets (the request gave up and answered 202). An outcome answered by its own
+request is broadcast to nobody.
 """
 
 from __future__ import annotations
@@ -15,16 +18,29 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-from contracts import Envelope, ErrorCode, Reply
-from contracts.voting import CastVote, GetMyVote, RegisterVoter, VoteCast, VoteRejected
+from contracts import Envelope, ErrorCode, Message, Reply
+from contracts.voting import (
+    UNANSWERED_OUTCOME,
+    CastVote,
+    GetMyVote,
+    RegisterVoter,
+    VoteCast,
+    VoteRejected,
+)
 from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
 from eventing.clock import Clock
 from eventing.handlers import HandlerMap
+from eventing.logs import get_logger
 from eventing.store import ConcurrencyConflict
 from services.voting.changes import Changes
 from services.voting.domain import Rejected, Vote, Voting
 from services.voting.replies import not_found, outcome, rejection, tile
 from services.voting.settings import VotingSettings
+
+log = get_logger(__name__)
+
+# Publishes a message to the broadcast queues bound to a routing key (Bus.broadcast).
+Broadcast = Callable[[Envelope, str], Awaitable[None]]
 
 
 class Outcomes:
@@ -81,8 +97,11 @@ class Outcomes:
 
 
 class Ballots:
-    def __init__(self, changes: Changes, clock: Clock, settings: VotingSettings) -> None:
+    def __init__(
+        self, changes: Changes, clock: Clock, settings: VotingSettings, broadcast: Broadcast
+    ) -> None:
         self._changes = changes
+        self._broadcast = broadcast
         self._votes = changes.votes
         self._clock = clock
         self._settings = settings
@@ -105,7 +124,7 @@ class Ballots:
         )
 
     def broadcasts(self) -> HandlerMap[None]:
-        """Outcomes settled by any replica, for the requests waiting in this one."""
+        """Outcomes settled by another process, for the requests waiting in this one."""
         return (
             HandlerMap[None]().on(VoteCast, self.vote_settled).on(VoteRejected, self.vote_settled)
         )
@@ -194,9 +213,23 @@ class Ballots:
     async def _settle(
         self, voting_id: str, user_id: str, cause: Envelope, change: Callable[[Vote], None]
     ) -> None:
-        vote = await self._changes.change(self._votes, Vote.key(voting_id, user_id), cause, change)
-        if vote is not None and vote.state in ("confirmed", "rejected"):
+        ended: list[Message] = []
+
+        def settle(vote: Vote) -> None:
+            change(vote)
+            ended[:] = [e for e in vote.pending if isinstance(e, VoteCast | VoteRejected)]
+
+        vote = await self._changes.change(self._votes, Vote.key(voting_id, user_id), cause, settle)
+        if vote is None or vote.state not in ("confirmed", "rejected"):
+            return
+        if self.outcomes.awaits(vote.vote_id):
             self.outcomes.settled(vote)
+            return
+        for outcome_event in ended:
+            try:
+                await self._broadcast(cause.caused(outcome_event), UNANSWERED_OUTCOME)
+            except Exception as error:  # noqa: BLE001 - the vote is settled; the web app asks
+                log.warning("a vote outcome could not be broadcast", error=repr(error))
 
     async def credits_reserved(self, event: CreditsReserved, envelope: Envelope) -> None:
         now = self._clock.now()
@@ -227,9 +260,6 @@ class Ballots:
                 lambda v: v.reject(event.reservation_id, "RESERVATION_EXPIRED"),
             )
 
-    async def vote_settled(self, event: VoteCast | VoteRejected, envelope: Envelope) -> None:
-        if self.outcomes.awaits(event.vote_id):
-            # The replica that settled the vote may not have shown it yet, and the voter
-            # who gets the answer expects the results and their tile to count it.
-            await self._changes.read_models.apply(envelope)
+    async def vote_settled(self, event: VoteCast | VoteRejected, _: Envelope) -> None:
+        # Shown by the process that settled it before it broadcast it.
         self.outcomes.heard(event)

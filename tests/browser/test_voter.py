@@ -246,7 +246,8 @@ async def test_paid_votings_can_be_hidden_and_take_a_credit_once_the_operator_gr
 
     # The system here confirms a paid vote within the request's wait (201); the answer a
     # busier one gives (202, pending) is made from the real one, to see the app follow the
-    # vote to its outcome on its own.
+    # vote to its outcome on its own. No push comes (the vote's request did answer it):
+    # the app finds the outcome by asking (GET .../votes/me).
     async def answered_pending(route: Route) -> None:
         answer = await route.fetch()
         assert answer.status in (201, 202), await answer.text()

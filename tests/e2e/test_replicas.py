@@ -19,7 +19,11 @@ import pytest
 from pymongo import AsyncMongoClient
 from websockets.asyncio.client import ClientConnection, connect
 
+from contracts import Envelope
+from contracts.voting import UNANSWERED_OUTCOME, VoteCast
+from eventing.bus import Bus
 from eventing.clock import SystemClock
+from eventing.settings import RuntimeSettings
 from eventing.store import EventStore
 from scripts.fake_fcm import FakeFcm
 from services.notifier.presence import Presence
@@ -91,14 +95,6 @@ async def open_socket(gateway: httpx.AsyncClient, headers: dict[str, str]) -> Cl
     return socket
 
 
-async def pushes_until(socket: ClientConnection, vote_id: str) -> dict[str, Any]:
-    """The push about ``vote_id`` (others before it are skipped)."""
-    while True:
-        push: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 10))
-        if push.get("vote_id") == vote_id:
-            return push
-
-
 async def test_the_shared_port_serves_the_api_and_each_replica_has_its_own(
     pair: RunningSystem, gateways: list[httpx.AsyncClient]
 ) -> None:
@@ -164,23 +160,33 @@ async def test_free_votes_over_both_gateways_each_count_once(
     assert tile["my_vote"]["vote_id"] == first[0].json()["vote_id"]
 
 
-async def test_a_socket_on_one_gateway_hears_of_a_vote_made_through_the_other(
-    gateways: list[httpx.AsyncClient],
+async def test_a_socket_on_either_gateway_hears_of_a_vote_its_request_could_not_answer(
+    pair: RunningSystem, gateways: list[httpx.AsyncClient], servers: Servers
 ) -> None:
     admin = await login(gateways[0], ADMIN_EMAIL, ADMIN_PASSWORD)
     paid = await open_voting(gateways[0], admin, kind="paid")
-    [(_, headers)] = await some_users(gateways[0], admin, 1, credits=1)
+    [(user_id, headers)] = await some_users(gateways[0], admin, 1, credits=1)
     sockets = [await open_socket(gateway, headers) for gateway in gateways]
+    bus = Bus(
+        RuntimeSettings(rabbitmq_url=servers.rabbitmq_url, namespace=pair.namespace), "voting"
+    )
+    await bus.start()
     try:
+        # Answered by its request (201): a socket hears nothing of it.
         answer = await vote(gateways[1], headers, paid)
         assert answer.status_code == 201, answer.text
-        vote_id = answer.json()["vote_id"]
-        # Both of the user's sockets are told, the one on the other gateway too.
+        # Settled after its request gave up (202), as a voting process broadcasts it.
+        late = VoteCast(
+            vote_id="late-1", voting_id=paid["id"], user_id=user_id, option_id="o", kind="paid"
+        )
+        await bus.broadcast(Envelope.wrap(late), UNANSWERED_OUTCOME)
         for socket in sockets:
-            push = await pushes_until(socket, vote_id)
+            # The first push on each socket, on the other gateway's too.
+            push = json.loads(await asyncio.wait_for(socket.recv(), 10))
             assert push["type"] == "vote.confirmed"
-            assert push["voting_id"] == paid["id"]
+            assert push["vote_id"] == "late-1"
     finally:
+        await bus.stop()
         for socket in sockets:
             await socket.close()
 

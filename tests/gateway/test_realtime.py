@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from contracts import Envelope
-from contracts.voting import VoteCast, VoteRejected
+from contracts.voting import UNANSWERED_OUTCOME, VoteCast, VoteRejected
 from services.gateway.realtime import Connected, Sessions, VoteConfirmedPush
 from services.gateway.settings import GatewaySettings
 from tests.gateway.support import JWT_SECRET, publisher, running, serving, user_token
@@ -74,7 +74,7 @@ async def test_a_voter_is_told_when_their_vote_is_counted_and_nobody_else_is(
     bob_socket = await open_socket(server, bob_token)
     try:
         async with publisher("voting", gateway_settings) as bus:
-            await bus.publish_event(Envelope.wrap(cast(ada)))
+            await bus.broadcast(Envelope.wrap(cast(ada)), UNANSWERED_OUTCOME)
 
             assert await receive(ada_socket) == {
                 "type": "vote.confirmed",
@@ -89,20 +89,23 @@ async def test_a_voter_is_told_when_their_vote_is_counted_and_nobody_else_is(
         await bob_socket.close()
 
 
-async def test_a_free_vote_is_not_pushed_its_answer_is_final(
+async def test_a_vote_answered_by_its_request_is_not_pushed(
     app: FastAPI, server: str, gateway_settings: GatewaySettings
 ) -> None:
     (ada, ada_token), _ = await two_users(app)
     socket = await open_socket(server, ada_token)
     free = VoteCast(vote_id="free-1", voting_id="v1", user_id=ada, option_id="v1-1", kind="free")
+    rejected = VoteRejected(vote_id="paid-0", voting_id="v1", user_id=ada, reason="NO_CREDIT")
     try:
         async with publisher("voting", gateway_settings) as bus:
-            await bus.publish_event(Envelope.wrap(free))
-            # Published after it on the same channel: had the free one been pushed, it
+            # The events themselves, as voting publishes every outcome.
+            for event in (free, cast(ada, vote_id="paid-1"), rejected):
+                await bus.publish_event(Envelope.wrap(event))
+            # Broadcast after them on the same channel: had one of them been pushed, it
             # would have come first.
-            await bus.publish_event(Envelope.wrap(cast(ada, vote_id="paid-1")))
+            await bus.broadcast(Envelope.wrap(cast(ada, vote_id="paid-2")), UNANSWERED_OUTCOME)
 
-            assert (await receive(socket))["vote_id"] == "paid-1"
+            assert (await receive(socket))["vote_id"] == "paid-2"
     finally:
         await socket.close()
 
@@ -118,7 +121,7 @@ async def test_a_rejected_vote_is_pushed_with_its_reason_to_every_socket_of_the_
     )
     try:
         async with publisher("voting", gateway_settings) as bus:
-            await bus.publish_event(Envelope.wrap(rejected))
+            await bus.broadcast(Envelope.wrap(rejected), UNANSWERED_OUTCOME)
 
             for socket in (phone, laptop):
                 assert await receive(socket) == {
@@ -142,7 +145,7 @@ async def test_the_token_may_come_as_a_bearer_header(
     ) as socket:
         assert await receive(socket) == {"type": "connected", "user_id": ada}
         async with publisher("voting", gateway_settings) as bus:
-            await bus.publish_event(Envelope.wrap(cast(ada)))
+            await bus.broadcast(Envelope.wrap(cast(ada)), UNANSWERED_OUTCOME)
             assert (await receive(socket))["type"] == "vote.confirmed"
 
 

@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from contracts import Envelope, ErrorCode, Message
-from contracts.voting import CastVote, GetMyVote, GetResults, VoteRequested
+from contracts.voting import (
+    UNANSWERED_OUTCOME,
+    CastVote,
+    GetMyVote,
+    GetResults,
+    VoteCast,
+    VoteRequested,
+)
 from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
 from eventing.service import ServiceRuntime
 from tests.support import eventually
@@ -90,6 +97,45 @@ async def test_a_wallet_answering_within_the_wait_gives_a_confirmed_answer(
         assert reply.result is not None and reply.result["status"] == "confirmed", reply
     finally:
         await wallet.stop()
+
+
+async def test_only_an_outcome_no_request_here_waits_for_is_broadcast(
+    voting: Voting, gateway: ServiceRuntime
+) -> None:
+    # A gateway hears the broadcast outcomes, for the voter's sockets: one its request
+    # answered is heard by nobody.
+    voting_id, option = await open_paid_voting(voting)
+    heard: list[str] = []
+
+    async def hear(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteCast)
+        heard.append(event.user_id)
+
+    listener = ServiceRuntime("gateway", voting.runtime.settings)
+    listener.bus.consume_broadcast({VoteCast: hear}, [UNANSWERED_OUTCOME])
+    wallet = ServiceRuntime("wallet", voting.runtime.settings)
+
+    async def reserve_for_u1(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteRequested)
+        if event.user_id == "u1":
+            await gateway.bus.publish_event(Envelope.wrap(reserved(event)))
+
+    wallet.serve(events={VoteRequested: reserve_for_u1}, stand_in=True)
+    await listener.start()
+    await wallet.start()
+    try:
+        answered = await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
+        assert answered.result is not None and answered.result["status"] == "confirmed"
+        # u2's reservation comes after its request gave up waiting (202).
+        late = await voting.ask(CastVote(voting_id=voting_id, user_id="u2", option_id=option))
+        assert late.result is not None and late.result["status"] == "pending"
+        await voting.publish(reserved(await requested(voting, voting_id, "u2")))
+
+        # Broadcast after u1's would have been, by the same process: u2's comes alone.
+        await eventually(lambda: heard == ["u2"])
+    finally:
+        await wallet.stop()
+        await listener.stop()
 
 
 async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> None:
