@@ -30,6 +30,9 @@ T = TypeVar("T")
 DUPLICATE_KEY = 11000
 # Documents per command: well under the 16 MiB message limit for documents of a few KiB.
 MAX_BATCH = 500
+# How long a write nobody waits for (a delete whose failure only leaves work for later)
+# waits for others to go with it.
+LINGER_SECONDS = 0.1
 
 
 class Grouped(Generic[Item]):

@@ -40,14 +40,21 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, WriteError
 
-from eventing.grouped import DUPLICATE_KEY, MAX_BATCH, Document, Grouped, GroupedWrites
+from eventing.grouped import (
+    DUPLICATE_KEY,
+    LINGER_SECONDS,
+    MAX_BATCH,
+    Document,
+    Grouped,
+    GroupedWrites,
+)
 
 # An entry naming a commit still missing this long after the entry was written belongs
 # to appends that never happened (their process died between the two writes).
 ABANDONED_AFTER = timedelta(minutes=1)
-# How long a published entry waits for others to be deleted with: far below the sweep's
-# grace, so that a live process's sweep never hands its published commits out again.
-LINGER_SECONDS = 0.1
+# A published entry's delete waits LINGER_SECONDS for others to go with: far below the
+# sweep's grace, so that a live process's sweep never hands its published commits out
+# again.
 
 # Entries sort after every stream's commits ("~" follows the letters) and among
 # themselves by position (24 hexadecimal digits).

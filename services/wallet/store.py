@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
 from contracts.wallet import CreditsDebited, CreditsReleased, CreditsReserved
-from eventing.grouped import GroupedInserts, GroupedWrites
+from eventing.grouped import LINGER_SECONDS, GroupedInserts, GroupedWrites
 from eventing.repository import Repository, T
 from eventing.store import EventStore
 from services.wallet.domain import Account, PaymentReceived
@@ -75,7 +75,7 @@ class WalletReadModels:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self._open = db["open_reservations"]
         self._open_inserts = GroupedInserts(self._open)
-        self._open_deletes = GroupedWrites(self._open)
+        self._open_deletes = GroupedWrites(self._open, linger=LINGER_SECONDS)
         self._intents = db["payment_intents"]
         self._intent_inserts = GroupedInserts(self._intents)
 
@@ -104,7 +104,10 @@ class WalletReadModels:
             await self.hold(reservation_id, account.user_id, reservation.expires_at, correlation_id)
 
     async def forget(self, reservation_id: str) -> None:
-        await self._open_deletes.delete(reservation_id)
+        """Drop the row, with the others dropped within ``LINGER_SECONDS``, without
+        waiting: a row left behind (a crash first) is of a reservation that is not open,
+        which the expiry sweep finds settled and drops."""
+        self._open_deletes.delete_later([reservation_id])
 
     async def expired(self, now: datetime, limit: int) -> list[OpenReservation]:
         """Reservations held past their expiry, oldest first."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from contracts import Envelope, ErrorCode
@@ -43,6 +44,15 @@ async def balance(wallets: Wallets, user_id: str) -> tuple[int, int, int]:
     return view["balance"], view["reserved"], view["available"]
 
 
+def no_open_reservations(wallets: Wallets) -> Callable[[], Awaitable[bool]]:
+    """Whether the open-reservation rows are gone (dropped a moment after the change)."""
+
+    async def probe() -> bool:
+        return await wallets.wallet.read_models.open_count() == 0
+
+    return probe
+
+
 async def test_a_reservation_is_debited_when_the_vote_is_cast(wallets: Wallets) -> None:
     await fund(wallets, "ada", 2)
     requested = request("ada")
@@ -73,7 +83,7 @@ async def test_a_reservation_is_debited_when_the_vote_is_cast(wallets: Wallets) 
         ("vote", -1, "voting-1"),
         ("grant", 2, "admin"),
     ]
-    assert await wallets.wallet.read_models.open_count() == 0
+    await eventually(no_open_reservations(wallets))
 
 
 async def test_a_rejected_vote_releases_its_reservation(wallets: Wallets) -> None:
@@ -94,7 +104,7 @@ async def test_a_rejected_vote_releases_its_reservation(wallets: Wallets) -> Non
     )
     assert await balance(wallets, "ada") == (1, 0, 1)
     assert (await wallets.ok(GetLedger(user_id="ada")))["entries"][0]["kind"] == "grant"
-    assert await wallets.wallet.read_models.open_count() == 0
+    await eventually(no_open_reservations(wallets))
 
 
 async def test_a_rejection_without_a_reservation_changes_nothing(wallets: Wallets) -> None:
@@ -116,7 +126,7 @@ async def test_too_few_credits_fail_the_reservation_and_hold_nothing(wallets: Wa
         reason=ErrorCode.INSUFFICIENT_CREDITS,
     )
     assert await balance(wallets, "ada") == (1, 0, 1)
-    assert await wallets.wallet.read_models.open_count() == 0
+    await eventually(no_open_reservations(wallets))
 
 
 async def test_a_user_without_an_account_cannot_reserve(wallets: Wallets) -> None:
@@ -213,7 +223,7 @@ async def test_a_reservation_that_times_out_is_released_once_by_sweeping_replica
     released = (await wallets.events("ada"))[-1]
     assert isinstance(released, CreditsReleased) and released.reason == "timeout"
     assert await balance(wallets, "ada") == (1, 0, 1)
-    assert await wallets.wallet.read_models.open_count() == 0
+    await eventually(no_open_reservations(wallets))
 
     # The rejection that follows changes nothing.
     await wallets.handled.all(await wallets.publish(rejected(lapsing)))
