@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from contracts import Envelope
 from contracts.gateway import UserRegistered
+from eventing.outbox import ONLY_COMMITS
 from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_TYPE
 from eventing.service import ServiceRuntime
 from eventing.store import COMMITS
@@ -76,8 +77,9 @@ def registered(user_id: str) -> UserRegistered:
 
 
 async def count_commits(database: AsyncDatabase[dict[str, Any]], query: dict[str, Any]) -> int:
-    """Commits matching ``query`` in a service's event store."""
-    return await database[COMMITS].count_documents(query)
+    """Commits matching ``query`` in a service's event store (not the outbox entries
+    among them)."""
+    return await database[COMMITS].count_documents({"$and": [ONLY_COMMITS, query]})
 
 
 class Handled:
