@@ -66,10 +66,19 @@ class DeadLetters:
 
     async def peek(self, limit: int) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters, left in place."""
+        letters, _ = await self.listing(limit)
+        return letters
+
+    async def listing(self, limit: int) -> tuple[list[DeadLetter], int]:
+        """The oldest ``limit`` dead letters, left in place, and how many there are:
+        counted first, since the ones looked at go back to the queue only some moments
+        after the channel closes, and a count taken then can miss them."""
         async with await aio_pika.connect(self._url) as connection:
             channel = await connection.channel()
+            total = await self._depth(channel)
             # Closing the channel hands every unacknowledged message back to the queue.
-            return [describe(m, self._prefix) async for m in self._fetch(channel, limit)]
+            letters = [describe(m, self._prefix) async for m in self._fetch(channel, limit)]
+            return letters, total
 
     async def find(self, message_id: str) -> DeadLetter | None:
         """The dead letter with this message id, body whole; None when there is none."""

@@ -61,7 +61,7 @@ async def run(argv: Sequence[str] | None = None) -> int:
         if args.limit < 1:
             print("--limit must be at least 1", file=sys.stderr)
             return 2
-        found = await letters.peek(args.limit)
+        found, total = await letters.listing(args.limit)
         if args.json:
             for letter in found:
                 print(letter.model_dump_json())
@@ -69,7 +69,7 @@ async def run(argv: Sequence[str] | None = None) -> int:
             print(f"{'ID':34} {'TYPE':34} {'QUEUE':24} {'REASON':15} {'DEATHS':>6} DIED AT")
             for letter in found:
                 print(_line(letter))
-            print(f"{len(found)} shown of {await letters.count()}")
+            print(f"{len(found)} shown of {total}")
     elif args.command == "show":
         wanted = await letters.find(args.message_id)
         if wanted is None:

@@ -77,8 +77,8 @@ async def dead_letters(
     _: Admin, gateway: GatewayDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> DeadLetterList:
     """The oldest dead letters (left in place): type, queue, reason, a piece of the body."""
-    letters = DeadLetters(gateway.settings)
-    return DeadLetterList(items=await letters.peek(limit), total=await letters.count())
+    items, total = await DeadLetters(gateway.settings).listing(limit)
+    return DeadLetterList(items=items, total=total)
 
 
 @router.post("/dead-letters/replay", responses=responses(*_ADMIN))
