@@ -64,11 +64,6 @@ class DeadLetters:
             channel = await connection.channel()
             return await self._depth(channel)
 
-    async def peek(self, limit: int) -> list[DeadLetter]:
-        """The oldest ``limit`` dead letters, left in place."""
-        letters, _ = await self.listing(limit)
-        return letters
-
     async def listing(self, limit: int) -> tuple[list[DeadLetter], int]:
         """The oldest ``limit`` dead letters, left in place, and how many there are:
         counted first, since the ones looked at go back to the queue only some moments

@@ -52,10 +52,6 @@ from eventing.grouped import (
 # An entry naming a commit still missing this long after the entry was written belongs
 # to appends that never happened (their process died between the two writes).
 ABANDONED_AFTER = timedelta(minutes=1)
-# A published entry's delete waits LINGER_SECONDS for others to go with: far below the
-# sweep's grace, so that a live process's sweep never hands its published commits out
-# again.
-
 # Entries sort after every stream's commits ("~" follows the letters) and among
 # themselves by position (24 hexadecimal digits).
 ENTRY_PREFIX = "~outbox:"
@@ -86,6 +82,8 @@ class Outbox:
         # to be published. As many as the relay has commits waiting.
         self._to_publish: dict[ObjectId, set[str]] = {}
         self._appends = _GroupedAppends(commits, self._to_publish)
+        # A published entry's delete waits for others to go with it: far less than the
+        # sweep's grace, so a live process's sweep never hands its commits out again.
         self._entry_deletes = GroupedWrites(commits, linger=LINGER_SECONDS)
         self._earlier_deletes = GroupedWrites(earlier)
 

@@ -27,7 +27,7 @@ async def test_a_dead_letter_is_listed_with_its_cause_and_replayed_once_fixed(
         poison = user_registered(1)
         await gateway.bus.publish_event(poison)
         await eventually(lambda: letters.count(), timeout=30)
-        [letter] = await letters.peek(10)
+        [letter], _ = await letters.listing(10)
     finally:
         await broken.stop()
     assert letter.id == poison.message_id
@@ -64,7 +64,7 @@ async def test_a_dead_letter_whose_queue_is_gone_is_kept(
         )
     await eventually(lambda: letters.count(), timeout=10)
     assert (await letters.replay()).model_dump() == {"replayed": 0, "kept": 1}
-    [letter] = await letters.peek(10)
+    [letter], _ = await letters.listing(10)
     assert (letter.id, letter.reason) == ("orphan", "rejected")
 
 
@@ -131,7 +131,7 @@ async def test_the_command_line_lists_shows_and_replays_a_poison_message_once_fi
         assert (status, out.strip()) == (0, "replayed 1, kept 0 (their queue is gone)")
         assert await eventually(lambda: _applied(recorder), timeout=30) == {"u1": 1}
         # Only the one named went back: the other is still a dead letter.
-        [left] = await letters.peek(10)
+        [left], _ = await letters.listing(10)
         assert left.id == other.message_id
     finally:
         await fixed.stop()
