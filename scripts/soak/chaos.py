@@ -1,7 +1,8 @@
 """The soak's chaos: crashes, a broker restart, a frozen store, one at a time.
 
-Every ``interval`` seconds (on average) one of the following, drawn from a shuffled deck
-so that a short soak sees each kind:
+Every ``interval`` seconds (on average) one of the following, dealt from a deck that
+holds each kind once, shuffled, before the repeats; chaos that is told to stop first deals
+any kind not yet seen, so even a short soak sees every kind:
 
 - **kill**: SIGKILL a random service process, then start it again and wait until it is
   ready, as Kubernetes restarts a crashed pod;
@@ -71,27 +72,40 @@ class Chaos:
     def stop(self) -> None:
         self._stop.set()
 
-    def deck(self) -> list[str]:
-        """One round of actions, shuffled: crashes twice as often as the rest."""
-        actions = ["kill", "kill"]
+    @staticmethod
+    def kinds() -> list[str]:
+        """The kinds of action this machine allows."""
+        kinds = ["kill"]
         if _broker_is_local():
-            actions.append("broker")
+            kinds.append("broker")
         if _store_pid() is not None:
-            actions.append("freeze")
-        self._rng.shuffle(actions)
-        return actions
+            kinds.append("freeze")
+        return kinds
+
+    def deck(self) -> list[str]:
+        """One round, dealt from the end: each kind once in a shuffled order, then a second
+        crash, so crashes come twice as often as the rest."""
+        once = self.kinds()
+        self._rng.shuffle(once)
+        return ["kill", *once]
+
+    def _unseen(self) -> list[str]:
+        return [kind for kind in self.kinds() if kind not in self.log.actions]
 
     async def run(self) -> None:
         deck: list[str] = []
-        while not self._stop.is_set():
-            try:
-                pause = self._interval * self._rng.uniform(0.5, 1.5)
-                await asyncio.wait_for(self._stop.wait(), pause)
-                return
-            except TimeoutError:
-                pass
-            deck = deck or self.deck()
-            action = deck.pop()
+        while not self._stop.is_set() or self._unseen():
+            if self._stop.is_set():
+                action = self._unseen()[0]
+            else:
+                try:
+                    pause = self._interval * self._rng.uniform(0.5, 1.5)
+                    await asyncio.wait_for(self._stop.wait(), pause)
+                    continue
+                except TimeoutError:
+                    pass
+                deck = deck or self.deck()
+                action = deck.pop()
             started = time.monotonic()
             detail = await asyncio.to_thread(getattr(self, f"_{action}"))
             self.log.add(action, detail, started)
