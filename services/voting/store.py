@@ -1,4 +1,9 @@
-"""The voting service's read models in MongoDB: voting tiles, ballots and registrations.
+"""The voting service's read models in MongoDB: voting tiles and registrations.
+
+A vote has no read model: its stream is one or two small commits under a key the voter
+knows, so a tile reads the voter's vote from its stream, and a tally folds the vote
+streams of its voting (one ``_id`` range). A document per vote would double what a vote
+costs the store.
 
 Each document is rewritten whole from its aggregate's stream and carries the stream
 version it shows, so events applied twice or out of order (inline after the append and
@@ -20,9 +25,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Envelope
 from contracts.voting import (
-    VoteCast,
-    VoteRejected,
-    VoteRequested,
     VoterRegistered,
     VotingCancelled,
     VotingClosed,
@@ -41,11 +43,13 @@ from services.voting.domain import Registration, Vote, Voting, voting_status
 
 log = get_logger(__name__)
 
+RETIRED_BALLOTS = "ballots"
+
 
 class VotingReadModels:
     def __init__(self, database: AsyncDatabase[Document], store: EventStore) -> None:
+        self._database = database
         self._votings = VersionedDocuments(database["votings"])
-        self._ballots = VersionedDocuments(database["ballots"])
         self._registrations = VersionedDocuments(database["registrations"])
         self._store = store
         self._voting_repository = Repository(store, Voting)
@@ -57,11 +61,9 @@ class VotingReadModels:
 
     async def ensure_indexes(self) -> None:
         await self._votings.collection.create_index([("opens_at", ASCENDING)])
-        await self._ballots.collection.create_index([("user_id", ASCENDING)])
-        await self._ballots.collection.create_index(
-            [("voting_id", ASCENDING), ("status", ASCENDING)]
-        )
         await self._registrations.collection.create_index([("user_id", ASCENDING)])
+        # The read model of votes in earlier versions, now read from their streams.
+        await self._database.drop_collection(RETIRED_BALLOTS)
 
     @contextlib.contextmanager
     def showing(self, aggregate_id: str) -> Iterator[None]:
@@ -105,11 +107,6 @@ class VotingReadModels:
                     _tile_fields,
                     envelope.version,
                 )
-            case VoteRequested() | VoteCast() | VoteRejected():
-                key = Vote.key(event.voting_id, event.user_id)
-                await self._project(
-                    self._ballots, self._vote_repository, key, _ballot_fields, envelope.version
-                )
             case VoterRegistered():
                 key = Vote.key(event.voting_id, event.user_id)
                 await self._project(
@@ -129,8 +126,6 @@ class VotingReadModels:
         match aggregate:
             case Voting():
                 await _write(self._votings, aggregate, _tile_fields(aggregate))
-            case Vote():
-                await _write(self._ballots, aggregate, _ballot_fields(aggregate))
             case Registration():
                 await _write(self._registrations, aggregate, _registration_fields(aggregate))
 
@@ -158,7 +153,7 @@ class VotingReadModels:
 
     async def rebuild(self) -> int:
         """Drop the read models and replay every event in the store; returns the count."""
-        for documents in (self._votings, self._ballots, self._registrations):
+        for documents in (self._votings, self._registrations):
             await documents.clear()
         applied = 0
         async for commit in self._store.replay():
@@ -191,11 +186,11 @@ class VotingReadModels:
     async def _tile_of(self, voting: Document, user_id: str, now: datetime) -> Document:
         # Looked up by _id, one voting at a time: the one query every server indexes.
         key = Vote.key(voting["_id"], user_id)
-        ballot = await self._ballots.collection.find_one({"_id": key})
+        vote = await self._vote_repository.get(key)
         registered = (
             await self._registrations.collection.find_one({"_id": key}, {"_id": 1}) is not None
         )
-        return _tile(voting, ballot, registered, now)
+        return _tile(voting, vote, registered, now)
 
     async def ended_between(self, since: datetime, until: datetime) -> list[Document]:
         """The votings whose voting ended in ``[since, until)``, on time or closed early;
@@ -209,12 +204,15 @@ class VotingReadModels:
         return [voting async for voting in cursor if since <= ended_at(voting) < until]
 
     async def tally(self, voting_id: str) -> dict[str, int]:
-        """Counted votes per option id."""
+        """Counted votes per option id, from the voting's vote streams."""
         counts: dict[str, int] = {}
-        async for ballot in self._ballots.collection.find(
-            {"voting_id": voting_id, "status": "confirmed"}, {"option_id": 1}
-        ):
-            counts[ballot["option_id"]] = counts.get(ballot["option_id"], 0) + 1
+        streams = await self._store.read_streams(Vote.stream_name(Vote.key(voting_id, "")))
+        for stream, events in streams.items():
+            vote = Vote(stream.removeprefix(f"{Vote.stream_prefix}-"))
+            vote.replay(events)
+            # A voting id that goes on with ":" shares the range.
+            if vote.state == "confirmed" and vote.voting_id == voting_id:
+                counts[vote.option_id] = counts.get(vote.option_id, 0) + 1
         return counts
 
 
@@ -243,23 +241,12 @@ def _tile_fields(voting: Voting) -> Document:
     }
 
 
-def _ballot_fields(vote: Vote) -> Document:
-    return {
-        "vote_id": vote.vote_id,
-        "voting_id": vote.voting_id,
-        "user_id": vote.user_id,
-        "option_id": vote.option_id,
-        "status": vote.state,
-        "reason": vote.reason,
-    }
-
-
 def _registration_fields(registration: Registration) -> Document:
     voting_id, _, user_id = registration.id.partition(":")
     return {"voting_id": voting_id, "user_id": user_id}
 
 
-def _tile(voting: Document, ballot: Document | None, registered: bool, now: datetime) -> Document:
+def _tile(voting: Document, vote: Vote | None, registered: bool, now: datetime) -> Document:
     status = voting_status(
         voting["opens_at"],
         voting["closes_at"],
@@ -268,8 +255,8 @@ def _tile(voting: Document, ballot: Document | None, registered: bool, now: date
         closed_at=voting.get("closed_at"),
     )
     my_vote = None
-    if ballot is not None and ballot["status"] != "rejected":
-        my_vote = {k: ballot[k] for k in ("vote_id", "option_id", "status")}
+    if vote is not None and vote.state in ("pending", "confirmed"):
+        my_vote = {"vote_id": vote.vote_id, "option_id": vote.option_id, "status": vote.state}
     return {
         "id": voting["_id"],
         "title": voting["title"],

@@ -54,6 +54,24 @@ async def test_two_concurrent_appends_at_one_version_exactly_one_wins(store: Eve
     assert await store.version("account-1") == winners[0].version
 
 
+async def test_the_streams_under_a_prefix_are_read_whole_and_in_order(store: EventStore) -> None:
+    for version in range(12):
+        await store.append("vote-v1:u1", version, [event(f"u1 {version + 1}")])
+    await store.append("vote-v1:u2", 0, [event("u2 1"), event("u2 2")])
+    # Streams next to the range on either side, and one whose name goes on from it.
+    await store.append("vote-v1;u3", 0, [event("after")])
+    await store.append("vote-v0:u4", 0, [event("before")])
+    await store.append("vote-v10:u5", 0, [event("longer voting id")])
+
+    streams = await store.read_streams("vote-v1:")
+
+    assert sorted(streams) == ["vote-v1:u1", "vote-v1:u2"]
+    assert [e.version for e in streams["vote-v1:u1"]] == list(range(1, 13))
+    users = [e.message().user_id for e in streams["vote-v1:u1"]]  # type: ignore[attr-defined]
+    assert users == [f"u1 {n}" for n in range(1, 13)]
+    assert [e.version for e in streams["vote-v1:u2"]] == [1, 2]
+
+
 async def test_many_writers_racing_leave_a_gapless_stream(store: EventStore) -> None:
     async def writer(name: str) -> int:
         wins = 0

@@ -158,6 +158,17 @@ async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> 
     assert retry.result is not None and retry.result["status"] == "pending"
     second = await requested(voting, voting_id, "u1")
     assert second.vote_id != request.vote_id
+    assert await total(voting, voting_id) == 0
+
+    await voting.handled.all(await voting.publish(reserved(second)))
+    assert await total(voting, voting_id) == 1
+
+
+async def total(voting: Voting, voting_id: str) -> int:
+    """The votes counted in the voting's results."""
+    results = await voting.ask(GetResults(voting_id=voting_id, is_admin=True))
+    assert results.result is not None
+    return int(results.result["total"])
 
 
 async def test_a_reservation_about_to_lapse_or_timed_out_is_not_used(voting: Voting) -> None:
