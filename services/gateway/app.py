@@ -127,7 +127,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.state.tokens = Tokens(settings.signing_key, timedelta(seconds=settings.jwt_ttl_seconds))
+    app.state.tokens = Tokens(
+        settings.signing_key,
+        timedelta(seconds=settings.jwt_ttl_seconds),
+        remember=settings.verified_tokens_at_most,
+    )
     app.add_middleware(
         BodyLimit,
         limit=settings.max_body_bytes,

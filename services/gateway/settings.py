@@ -26,6 +26,9 @@ class GatewaySettings(RuntimeSettings):
     replica_port: int | None = Field(default=None, ge=1, le=65_535)
     jwt_secret: SecretStr | None = None
     jwt_ttl_seconds: int = Field(default=3600, ge=1, le=int(MAX_TOKEN_TTL.total_seconds()))
+    # Access tokens whose signature this process has checked, remembered with the caller
+    # they name (0: check every request's).
+    verified_tokens_at_most: int = Field(default=10_000, ge=0, le=10_000_000)
     # How often this process tells the notifier who holds a socket on it (and soon after
     # anyone comes or goes).
     presence_interval_seconds: float = Field(default=5.0, gt=0, le=300)

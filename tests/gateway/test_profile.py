@@ -10,11 +10,14 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from contracts import Envelope, Message, Reply
+from contracts import Envelope, ErrorCode, Message, Reply
 from contracts.gateway import PreferencesChanged
 from contracts.wallet import GetBalance
+from eventing.clock import FixedClock
 from eventing.service import ServiceRuntime
+from services.gateway.auth import Tokens
 from services.gateway.domain import User
+from services.gateway.errors import ApiError
 from services.gateway.settings import GatewaySettings
 from tests.gateway.support import (
     JWT_SECRET,
@@ -101,6 +104,35 @@ async def test_an_expired_token_says_so(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/me", headers=bearer(expired))
 
     assert "expired" in error_of(response)["message"]
+
+
+def test_a_remembered_token_is_refused_from_the_moment_it_expires() -> None:
+    # The signature check reads the system's time; the remembered token the clock's.
+    clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    tokens = Tokens(JWT_SECRET, timedelta(seconds=60), clock, remember=10)
+    access = tokens.issue("u1", "user")
+    assert tokens.verify(access).user_id == "u1"
+    clock.advance(timedelta(seconds=59))
+    assert tokens.verify(access).user_id == "u1"
+
+    clock.advance(timedelta(seconds=1))
+    with pytest.raises(ApiError) as refused:
+        tokens.verify(access)
+
+    assert refused.value.code == ErrorCode.UNAUTHENTICATED
+    assert "expired" in refused.value.message
+
+
+def test_a_remembered_token_vouches_only_for_itself() -> None:
+    tokens = Tokens(JWT_SECRET, timedelta(seconds=60), remember=10)
+    access = tokens.issue("u1", "user")
+    tokens.verify(access)
+    header, payload, _ = access.split(".")
+    forged = jwt.encode({"sub": "u2", "role": "admin", "exp": 2**31}, "not the secret!" * 3)
+
+    for token in (f"{header}.{payload}.", forged, access + "x"):
+        with pytest.raises(ApiError):
+            tokens.verify(token)
 
 
 async def test_me_shows_the_profile_with_credits_from_the_wallet(
