@@ -5,8 +5,9 @@ Pure: no I/O here. :class:`eventing.repository.Repository` loads and saves aggre
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from contracts import Envelope, Message
 
@@ -25,6 +26,19 @@ class Aggregate:
         # Ids of the messages (commands, events) that caused this aggregate's events: a
         # message delivered again finds itself here.
         self.causes: set[str] = set()
+
+    def copy(self) -> Self:
+        """An independent copy: changing either leaves the other as it was. A deep copy;
+        an aggregate whose state grows long and holds immutable values overrides this with
+        :meth:`_shallow_copy` and fresh containers of its own."""
+        return copy.deepcopy(self)
+
+    def _shallow_copy(self) -> Self:
+        """A copy with its own pending events and causes, every other attribute shared."""
+        twin = copy.copy(self)
+        twin.pending = list(self.pending)
+        twin.causes = set(self.causes)
+        return twin
 
     @classmethod
     def stream_name(cls, aggregate_id: str) -> str:

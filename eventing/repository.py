@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -175,7 +174,7 @@ class Repository(Generic[A]):
         if self._remember <= 0:
             return
         # A copy: the caller may go on using (and changing) the aggregate it was given.
-        self._remembered[aggregate.id] = copy.deepcopy(aggregate)
+        self._remembered[aggregate.id] = aggregate.copy()
         while len(self._remembered) > self._remember:
             self._remembered.popitem(last=False)
 

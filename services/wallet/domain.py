@@ -12,7 +12,7 @@ replicas and deliveries, whose credits a paid session becomes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -84,7 +84,7 @@ ReservationState = Literal["reserved", "debited", "released", "failed"]
 CommitOutcome = Literal["debited", "debited_after_release", "already_debited", "not_reserved"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Reservation:
     voting_id: str
     amount: int
@@ -92,7 +92,7 @@ class Reservation:
     expires_at: datetime | None = None
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Purchase:
     pack_id: str
     credits: int
@@ -119,6 +119,15 @@ class Account(Aggregate):
         # By Checkout Session id.
         self.purchases: dict[str, Purchase] = {}
         self.refunds: set[str] = set()
+
+    def copy(self) -> Account:
+        """A copy that shares the reservations and purchases, which are immutable: a deep
+        copy of a long account's history cost more than deciding on it."""
+        twin = self._shallow_copy()
+        twin.reservations = dict(self.reservations)
+        twin.purchases = dict(self.purchases)
+        twin.refunds = set(self.refunds)
+        return twin
 
     @property
     def user_id(self) -> str:
@@ -323,9 +332,12 @@ class Account(Aggregate):
             case CreditsRefunded(amount=amount, session_id=session_id, refund_id=refund_id):
                 self.balance -= amount
                 self.refunds.add(refund_id)
-                if session_id in self.purchases:
-                    self.purchases[session_id].refunded += amount
-                    self.purchases[session_id].refunded_cents += event.refunded_cents or 0
+                if (purchase := self.purchases.get(session_id)) is not None:
+                    self.purchases[session_id] = replace(
+                        purchase,
+                        refunded=purchase.refunded + amount,
+                        refunded_cents=purchase.refunded_cents + (event.refunded_cents or 0),
+                    )
             case CreditsReserved():
                 self.reserved += event.amount
                 self.reservations[event.reservation_id] = Reservation(
@@ -337,12 +349,12 @@ class Account(Aggregate):
                 reservation = self.reservations[event.reservation_id]
                 if reservation.state == "reserved":
                     self.reserved -= reservation.amount
-                reservation.state = "debited"
+                self.reservations[event.reservation_id] = replace(reservation, state="debited")
                 self.balance -= event.amount
             case CreditsReleased():
                 reservation = self.reservations[event.reservation_id]
                 self.reserved -= reservation.amount
-                reservation.state = "released"
+                self.reservations[event.reservation_id] = replace(reservation, state="released")
             case _:
                 raise UnknownEvent(self, event)
 

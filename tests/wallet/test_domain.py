@@ -197,6 +197,31 @@ def test_a_refund_may_take_the_balance_below_zero() -> None:
     assert (account.balance, account.available) == (-4, 0)
 
 
+def test_a_copy_and_its_original_change_apart() -> None:
+    original = Account("ada")
+    original.purchase("cs_1", "credits-5", 5)
+    original.reserve("v1", "voting-1", 1, LATER)
+    original.reserve("v2", "voting-2", 1, LATER)
+    original.causes.add("m1")
+    before = (original.view(), dict(original.reservations), dict(original.purchases))
+
+    twin = original.copy()
+    twin.commit("v1")
+    twin.release("v2")
+    twin.reserve("v3", "voting-3", 1, LATER)
+    twin.refund("cs_1", "re_1", 500, 500)
+    twin.causes.add("m2")
+
+    assert (original.view(), dict(original.reservations), dict(original.purchases)) == before
+    assert original.refunds == set() and original.causes == {"m1"}
+    assert len(original.pending) == len(twin.pending) - 4
+    assert vars(twin).keys() == vars(original).keys()
+    # Every attribute that can change is a container of its own in the copy, or a
+    # value that cannot change: an attribute added later must be told apart here.
+    shared = {n for n, v in vars(original).items() if v is vars(original.copy())[n]}
+    assert shared == {"id", "version", "is_open", "balance", "reserved"}
+
+
 def test_ledger_lines_say_what_moved_the_balance() -> None:
     names = {"credits-5": "5 credits"}
     grant = CreditsGranted(user_id="ada", amount=3, reason="goodwill", granted_by="admin-1")
