@@ -13,9 +13,9 @@ from typing import Any
 import aio_pika
 from pymongo import AsyncMongoClient
 
+from eventing.gather import bounded
 from eventing.grouped import GroupedInserts
 from eventing.settings import RuntimeSettings
-from scripts.gather import bounded
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from bench.load import User
 from contracts import Envelope, Reply
 from contracts.wallet import GrantCredits
 from eventing.bus import Bus, ServiceUnavailable
-from scripts.gather import bounded
+from eventing.gather import bounded
 
 PASSWORD = "bench password, long enough"
 # Answers that mean an endpoint is not there (yet), as opposed to refusing the request.

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from bench.meter import Memory
-from scripts.gather import bounded
+from eventing.gather import bounded
 
 
 @dataclass(frozen=True)

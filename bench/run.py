@@ -22,8 +22,8 @@ from bench.peer_runs import Peer, PeerProcess
 from bench.profiling import profile, report_profiles
 from bench.report import report_accounting, report_comparison, report_runs
 from bench.system import bench_env, drop_namespace, runtime_settings
+from eventing.gather import bounded
 from eventing.settings import RuntimeSettings
-from scripts.gather import bounded
 from scripts.launch import System, local_stack
 
 

@@ -55,7 +55,6 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "scheduler.voting_closing_soon",
         "voting.voting_scheduled",
         "voting.voter_registered",
-        "voting.vote_cast.*",
     ),
 }
 
@@ -66,6 +65,9 @@ RETIRED_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     # Voting's own events: the outbox relay shows each commit in voting's read models
     # before publishing it, so they need not come back (eventing.relay).
     "voting": ("voting.#",),
+    # Every vote counted: an alert asks voting which of the registered users voted
+    # instead (CountedVoters), so a vote no longer costs the notifier a delivery and a write.
+    "notifier": ("voting.vote_cast.*",),
 }
 
 
@@ -75,6 +77,7 @@ RETIRED_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
 # no queue, drops them; ``unrouted`` then keeps only what nobody meant to be dropped.
 UNHEARD_EVENTS: Final[tuple[str, ...]] = (
     "voting.voting_opened",
+    "voting.vote_cast.free",
     "wallet.account_opened",
     "wallet.credits_granted",
     "wallet.credits_purchased",

@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from contracts.envelope import Message
 from contracts.values import Moment
@@ -15,6 +15,8 @@ VoteStatus = Literal["confirmed", "pending", "rejected"]
 # The shortest voting: shorter ones are a typo, and a store keeping milliseconds would
 # make a microsecond window empty.
 MIN_WINDOW = timedelta(seconds=1)
+# Users asked about in one CountedVoters query: a larger audience asks in parts.
+MAX_VOTERS_ASKED = 1000
 
 
 class VotingOption(BaseModel):
@@ -103,6 +105,20 @@ class GetResults(Message):
 
     voting_id: str
     is_admin: bool = False
+
+
+class CountedVoters(Message):
+    """Of ``user_ids``, those whose vote in the voting is counted (a pending paid vote is
+    not yet); replies ``Voters``. For an alert's audience, asked once per voting."""
+
+    type = "voting.CountedVoters"
+
+    voting_id: str
+    user_ids: list[str] = Field(max_length=MAX_VOTERS_ASKED)
+
+
+class Voters(BaseModel):
+    user_ids: list[str]
 
 
 class ListClosedVotings(Message):

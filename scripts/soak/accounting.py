@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts.gather import bounded
+from eventing.gather import bounded
 from scripts.soak.client import Api, GaveUp, User
 from scripts.soak.load import Book
 

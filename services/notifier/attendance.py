@@ -1,20 +1,23 @@
 """What the notifier knows of votings (collection ``votings``: title and kind, for the
-wording of reminders and alerts) and who takes part in each (collection ``attendees``:
-registered, and whether their vote was counted), kept from the voting service's events.
+wording of reminders and alerts) and who registered to each (collection ``attendees``),
+kept from the voting service's events.
 
-Every write is idempotent (an upsert by ``_id``), and a counted vote is never undone, so
-events may come in any order and any number of times.
+Every write is idempotent (an upsert by ``_id``), so events may come in any order and any
+number of times. Whose vote is counted is asked of the voting service when an alert is
+decided (:mod:`services.notifier.voters`): following every vote cast cost the notifier a
+delivery and a write per vote, for the few voters who registered. (Earlier versions kept
+a ``voted`` flag here; it is read by nobody now.)
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.voting import VotingKind
-from eventing.grouped import GroupedInserts, GroupedWrites
 
 Document = dict[str, Any]
 
@@ -27,13 +30,9 @@ class Attendance:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._votings = database["votings"]
         self._attendees = database["attendees"]
-        # A vote counted is one small write per vote, written together with the others':
-        # an insert, as most voters never registered (an update costs a server several
-        # inserts), and an update for those who did.
-        self._attendee_inserts = GroupedInserts(self._attendees)
-        self._attendee_writes = GroupedWrites(self._attendees)
 
     async def ensure_indexes(self) -> None:
+        # (voting_id, voted) in earlier versions: its prefix serves the same query.
         await self._attendees.create_index([("voting_id", 1), ("voted", 1)], name="to_alert")
 
     async def voting_scheduled(self, voting_id: str, title: str, kind: VotingKind) -> None:
@@ -49,21 +48,16 @@ class Attendance:
         return document["title"], document["kind"]
 
     async def registered(self, voting_id: str, user_id: str) -> None:
-        await self._attendees.update_one(
-            {"_id": _attendee_id(voting_id, user_id)},
-            {"$setOnInsert": {"voting_id": voting_id, "user_id": user_id, "voted": False}},
-            upsert=True,
-        )
+        # Two deliveries of one registration at once can both try to insert: the loser
+        # finds it registered.
+        with contextlib.suppress(DuplicateKeyError):
+            await self._attendees.update_one(
+                {"_id": _attendee_id(voting_id, user_id)},
+                {"$setOnInsert": {"voting_id": voting_id, "user_id": user_id}},
+                upsert=True,
+            )
 
-    async def voted(self, voting_id: str, user_id: str) -> None:
-        attendee_id = _attendee_id(voting_id, user_id)
-        attendee = {"voting_id": voting_id, "user_id": user_id, "voted": True}
-        try:
-            await self._attendee_inserts.insert({"_id": attendee_id, **attendee})
-        except DuplicateKeyError:
-            await self._attendee_writes.upsert(attendee_id, {"$set": attendee})
-
-    async def without_vote(self, voting_id: str) -> list[str]:
-        """Users registered to the voting whose vote has not been counted."""
-        cursor = self._attendees.find({"voting_id": voting_id, "voted": False}, {"user_id": 1})
+    async def registered_users(self, voting_id: str) -> list[str]:
+        """Users registered to the voting, in no particular order."""
+        cursor = self._attendees.find({"voting_id": voting_id}, {"user_id": 1})
         return [document["user_id"] async for document in cursor]

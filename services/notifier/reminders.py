@@ -4,7 +4,8 @@ service's events say what each voting is and who takes part.
 - ``VotingStartingSoon``: a reminder to every user with reminders on (and not hiding
   paid votings, for a paid one).
 - ``VotingClosingSoon``: an alert to every user registered to the voting whose vote has
-  not been counted when the alert is decided; urgent, and never shown after the close.
+  not been counted when the alert is decided (the voting service is asked then);
+  urgent, and never shown after the close.
 
 Either arriving once its moment has passed (a notifier that was down) is skipped and
 logged, never sent late. Each is a campaign (``reminder:<voting>``, ``alert:<voting>``),
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from contracts import Envelope
 from contracts.scheduler import VotingClosingSoon, VotingStartingSoon
-from contracts.voting import VoteCast, VoterRegistered, VotingScheduled
+from contracts.voting import VoterRegistered, VotingScheduled
 from eventing.clock import Clock
 from eventing.handlers import HandlerMap
 from eventing.logs import get_logger
@@ -26,6 +27,7 @@ from services.notifier.campaign import Content
 from services.notifier.campaigns import Campaigns
 from services.notifier.fanout import Fanout
 from services.notifier.store import Recipients
+from services.notifier.voters import CountedVotes
 
 log = get_logger(__name__)
 
@@ -44,12 +46,14 @@ class Reminders:
         self,
         recipients: Recipients,
         attendance: Attendance,
+        counted_votes: CountedVotes,
         campaigns: Campaigns,
         fanout: Fanout,
         clock: Clock,
     ) -> None:
         self._recipients = recipients
         self._attendance = attendance
+        self._counted_votes = counted_votes
         self._campaigns = campaigns
         self._fanout = fanout
         self._clock = clock
@@ -59,7 +63,6 @@ class Reminders:
             HandlerMap[None]()
             .on(VotingScheduled, self.voting_scheduled)
             .on(VoterRegistered, self.voter_registered)
-            .on(VoteCast, self.vote_cast)
             .on(VotingStartingSoon, self.starting_soon)
             .on(VotingClosingSoon, self.closing_soon)
         )
@@ -69,9 +72,6 @@ class Reminders:
 
     async def voter_registered(self, event: VoterRegistered, _: Envelope) -> None:
         await self._attendance.registered(event.voting_id, event.user_id)
-
-    async def vote_cast(self, event: VoteCast, _: Envelope) -> None:
-        await self._attendance.voted(event.voting_id, event.user_id)
 
     async def starting_soon(self, event: VotingStartingSoon, envelope: Envelope) -> None:
         campaign_id = f"reminder:{event.voting_id}"
@@ -109,8 +109,12 @@ class Reminders:
             expires_at=event.closes_at,
             urgent=True,
         )
-        audience = await self._attendance.without_vote(event.voting_id)
-        campaign = await self._campaigns.decide(campaign_id, content, audience, now)
+        campaign = await self._campaigns.get(campaign_id)
+        if campaign is None:
+            registered = await self._attendance.registered_users(event.voting_id)
+            voted = await self._counted_votes.among(event.voting_id, registered, event.closes_at)
+            audience = [user for user in registered if user not in voted]
+            campaign = await self._campaigns.decide(campaign_id, content, audience, now)
         await self._fanout.deliver(campaign, envelope)
 
     async def _voting(self, voting_id: str) -> tuple[str, str]:

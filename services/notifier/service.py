@@ -17,6 +17,7 @@ from services.notifier.push import FcmPusher
 from services.notifier.reminders import Reminders
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import DeviceBook, Recipients
+from services.notifier.voters import CountedVotes
 
 log = get_logger(__name__)
 
@@ -52,7 +53,14 @@ class NotifierService(ServiceRuntime):
             self.store, self.recipients, self.inbox, self.campaigns, presence, fanout, clock
         )
         self.attendance = Attendance(self.db)
-        reminders = Reminders(self.recipients, self.attendance, self.campaigns, fanout, clock)
+        reminders = Reminders(
+            self.recipients,
+            self.attendance,
+            CountedVotes(self.bus, clock),
+            self.campaigns,
+            fanout,
+            clock,
+        )
         self.serve(
             commands=self.devices.commands().merge(notifications.commands()),
             events=NotifierHandlers(self.store, self.recipients)

@@ -6,17 +6,24 @@ from contracts import Envelope, ErrorCode, Reply
 from contracts.voting import (
     ClosedVoting,
     ClosedVotings,
+    CountedVoters,
     GetResults,
     GetVoting,
     ListClosedVotings,
     ListVotings,
     OptionVotes,
+    Voters,
 )
 from eventing.clock import Clock
+from eventing.gather import bounded
 from eventing.handlers import HandlerMap
 from services.voting.changes import Changes
+from services.voting.domain import Vote
 from services.voting.replies import not_found, tile
 from services.voting.store import ended_at
+
+# Vote streams a CountedVoters query reads at once.
+STREAMS_AT_ONCE = 32
 
 
 class Queries:
@@ -32,6 +39,7 @@ class Queries:
             .on(GetVoting, self.get_voting)
             .on(GetResults, self.get_results)
             .on(ListClosedVotings, self.list_closed_votings)
+            .on(CountedVoters, self.counted_voters)
         )
 
     async def list_votings(self, query: ListVotings, _: Envelope) -> Reply:
@@ -87,3 +95,17 @@ class Queries:
                 )
             )
         return Reply.ok(ClosedVotings(items=items).model_dump(mode="json"))
+
+    async def counted_voters(self, query: CountedVoters, _: Envelope) -> Reply:
+        # Each user's vote stream, read by its key: the voting's whole range would read
+        # every vote cast to learn about the few who registered.
+        votes = await bounded(
+            (self._changes.votes.get(Vote.key(query.voting_id, user)) for user in query.user_ids),
+            STREAMS_AT_ONCE,
+        )
+        counted = [
+            user
+            for user, vote in zip(query.user_ids, votes, strict=True)
+            if vote is not None and vote.state == "confirmed"
+        ]
+        return Reply.ok(Voters(user_ids=counted).model_dump(mode="json"))

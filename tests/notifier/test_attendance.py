@@ -1,4 +1,4 @@
-"""Who is alerted: registered users without a counted vote, whatever order the voting
+"""Who may be alerted: the users registered to a voting, whatever order the voting
 service's events arrive in and however often."""
 
 from __future__ import annotations
@@ -23,23 +23,12 @@ async def attendance(settings: RuntimeSettings) -> AsyncIterator[Attendance]:
     await client.close()
 
 
-async def test_only_those_registered_without_a_vote_are_alerted(attendance: Attendance) -> None:
-    await attendance.registered("v1", "ada")  # registered, then voted
-    await attendance.voted("v1", "ada")
-    await attendance.voted("v1", "bob")  # voted, then registered (events out of order)
-    await attendance.registered("v1", "bob")
-    await attendance.registered("v1", "cy")  # registered only
-    await attendance.voted("v1", "dee")  # voted only
-    await attendance.registered("v2", "dee")  # another voting
+async def test_the_registered_users_of_each_voting_are_listed_once(
+    attendance: Attendance,
+) -> None:
+    await asyncio.gather(*(attendance.registered("v1", user) for user in ["ada", "bob"] * 5))
+    await attendance.registered("v2", "cy")
 
-    assert await attendance.without_vote("v1") == ["cy"]
-    assert await attendance.without_vote("v2") == ["dee"]
-
-
-async def test_votes_told_again_and_at_once_change_nothing(attendance: Attendance) -> None:
-    await attendance.registered("v1", "ada")
-    await asyncio.gather(*(attendance.voted("v1", user) for user in ["ada", "bob"] * 5))
-    await attendance.registered("v1", "bob")
-    await attendance.registered("v1", "cy")
-
-    assert await attendance.without_vote("v1") == ["cy"]
+    assert sorted(await attendance.registered_users("v1")) == ["ada", "bob"]
+    assert await attendance.registered_users("v2") == ["cy"]
+    assert await attendance.registered_users("v3") == []

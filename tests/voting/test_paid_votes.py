@@ -11,10 +11,12 @@ from contracts import Envelope, ErrorCode, Message
 from contracts.voting import (
     UNANSWERED_OUTCOME,
     CastVote,
+    CountedVoters,
     GetMyVote,
     GetResults,
     VoteCast,
     VoteRequested,
+    Voters,
 )
 from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
 from eventing.service import ServiceRuntime
@@ -162,6 +164,33 @@ async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> 
 
     await voting.handled.all(await voting.publish(reserved(second)))
     assert await total(voting, voting_id) == 1
+
+
+async def test_only_counted_votes_count_for_the_alert(voting: Voting) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    for user in ("counted", "pending", "refused"):
+        await voting.ask(CastVote(voting_id=voting_id, user_id=user, option_id=option))
+    await voting.handled.all(
+        await voting.publish(reserved(await requested(voting, voting_id, "counted")))
+    )
+    refused = await requested(voting, voting_id, "refused")
+    failed = CreditsReservationFailed(
+        user_id="refused",
+        reservation_id=refused.vote_id,
+        voting_id=voting_id,
+        reason=ErrorCode.INSUFFICIENT_CREDITS,
+    )
+    await voting.handled.all(await voting.publish(failed))
+
+    asked = ["counted", "pending", "refused", "never voted", "counted"]
+    reply = await voting.ask(CountedVoters(voting_id=voting_id, user_ids=asked))
+
+    assert reply.error is None and Voters.model_validate(reply.result).user_ids == [
+        "counted",
+        "counted",
+    ]
+    elsewhere = await voting.ask(CountedVoters(voting_id="another", user_ids=["counted"]))
+    assert Voters.model_validate(elsewhere.result).user_ids == []
 
 
 async def total(voting: Voting, voting_id: str) -> int:
