@@ -34,11 +34,9 @@ class Staleness:
     Alone, a process's memory is always current, and a change reads nothing. Next to
     another process that changes the same aggregates (two replicas taking turns at a
     user's paid votes), about every other memory is out of date, and deciding on it costs
-    an append refused with its whole group, finding out what of the group was stored and
-    sending the rest again, then the read after all: then one lookup by ``_id`` first is
-    cheaper. Each lookup counts too, so the average falls when the other process goes
-    away. (Reading the stream first instead cost more than the refusals: an account's
-    stream after its snapshot is read commit by commit.)
+    a refused append, finding out what of its group was stored, and the read after all:
+    then reading first is cheaper. A change that reads still compares what it read with
+    what was remembered, so the average follows when the other process goes away.
     """
 
     def __init__(self, weight: float = 0.05) -> None:
@@ -171,12 +169,12 @@ class Repository(Generic[A]):
             else:
                 aggregate = self._recall(aggregate_id)
                 recalled = aggregate is not None
-            if recalled and aggregate is not None and self.staleness.often:
-                # One lookup by _id first, rather than an append refused with its group.
-                if await self._stale(aggregate):
-                    aggregate = None
-                recalled = False  # as current as the stream, or read again below
-            if aggregate is None:
+            if recalled and self.staleness.often:
+                remembered = aggregate
+                aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
+                self.staleness.saw(_moved_past(aggregate, remembered))
+                recalled = False
+            elif aggregate is None:
                 aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
             if aggregate is None:
                 return None
@@ -223,3 +221,8 @@ class Repository(Generic[A]):
         moved_on = await self._store.has_commit_at(remembered.stream, remembered.version + 1)
         self.staleness.saw(moved_on)
         return moved_on
+
+
+def _moved_past(read: Aggregate | None, remembered: Aggregate | None) -> bool:
+    """Whether the stream as read is newer than the aggregate remembered of it."""
+    return read is not None and remembered is not None and read.version != remembered.version
