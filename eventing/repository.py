@@ -21,34 +21,6 @@ T = TypeVar("T")
 # A change that loses a race reloads and decides again; this many losses in a row is not
 # a race any more.
 CHANGE_ATTEMPTS = 20
-# Past this share of remembered aggregates found out of date, a change reads the stream
-# instead of deciding on what it remembers.
-STALE_OFTEN = 0.2
-
-
-class Staleness:
-    """How often the aggregates a repository remembered were out of date when it next
-    changed them (another process had appended since): a moving average over the last
-    few dozen changes.
-
-    Alone, a process's memory is always current, and a change reads nothing. Next to
-    another process that changes the same aggregates (two replicas taking turns at a
-    user's paid votes), about every other memory is out of date, and deciding on it costs
-    a refused append, finding out what of its group was stored, and the read after all:
-    then reading first is cheaper. A change that reads still compares what it read with
-    what was remembered, so the average follows when the other process goes away.
-    """
-
-    def __init__(self, weight: float = 0.05) -> None:
-        self._weight = weight
-        self.rate = 0.0
-
-    def saw(self, stale: bool) -> None:
-        self.rate += self._weight * (float(stale) - self.rate)
-
-    @property
-    def often(self) -> bool:
-        return self.rate > STALE_OFTEN
 
 
 class Repository(Generic[A]):
@@ -64,7 +36,6 @@ class Repository(Generic[A]):
         self._factory = factory
         self._remember = cache_bounds().remembered_aggregates if remember is None else remember
         self._remembered: OrderedDict[str, A] = OrderedDict()
-        self.staleness = Staleness()
         self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def get(self, aggregate_id: str) -> A | None:
@@ -169,37 +140,28 @@ class Repository(Generic[A]):
             else:
                 aggregate = self._recall(aggregate_id)
                 recalled = aggregate is not None
-            if recalled and self.staleness.often:
-                remembered = aggregate
-                aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
-                self.staleness.saw(_moved_past(aggregate, remembered))
-                recalled = False
-            elif aggregate is None:
+            if aggregate is None:
                 aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
             if aggregate is None:
                 return None
             try:
                 outcome = decide(aggregate)
             except Exception:
-                if recalled and await self._stale(aggregate):
+                if recalled and await self._moved_on(aggregate):
                     continue
                 raise
             if not aggregate.pending:
-                if recalled and await self._stale(aggregate):
+                if recalled and await self._moved_on(aggregate):
                     continue
                 self._keep(aggregate)
                 return aggregate, outcome, False
             try:
                 await self.save(aggregate, cause, correlation_id=correlation_id)
             except ConcurrencyConflict:
-                if recalled:
-                    self.staleness.saw(True)
-                else:
+                if not recalled:
                     # Spread the retries of writers that keep colliding on a busy stream.
                     await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
-            if recalled:
-                self.staleness.saw(False)
             return aggregate, outcome, True
         raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)
 
@@ -216,13 +178,5 @@ class Repository(Generic[A]):
         while len(self._remembered) > self._remember:
             self._remembered.popitem(last=False)
 
-    async def _stale(self, remembered: A) -> bool:
-        """Whether the stream moved past a remembered aggregate (and so it was stale)."""
-        moved_on = await self._store.has_commit_at(remembered.stream, remembered.version + 1)
-        self.staleness.saw(moved_on)
-        return moved_on
-
-
-def _moved_past(read: Aggregate | None, remembered: Aggregate | None) -> bool:
-    """Whether the stream as read is newer than the aggregate remembered of it."""
-    return read is not None and remembered is not None and read.version != remembered.version
+    async def _moved_on(self, aggregate: A) -> bool:
+        return await self._store.has_commit_at(aggregate.stream, aggregate.version + 1)

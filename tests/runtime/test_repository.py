@@ -4,7 +4,7 @@ never decides on a state another process has moved past."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 from contracts import Envelope
 from eventing.repository import Repository
 from eventing.settings import RuntimeSettings
-from eventing.store import Commit, ConcurrencyConflict, EventStore
+from eventing.store import EventStore
 from services.wallet.domain import Account
 
 
@@ -105,88 +105,3 @@ async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
     assert stored is not None and stored.available == 20
     # Each started from the one before: no change lost a race and read the stream again.
     assert reads == 1  # the check above
-
-
-class Counted:
-    """The store's stream reads and refused appends, counted."""
-
-    def __init__(self, store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.reads = 0
-        self.refused = 0
-        read, append = store.read, store.append
-
-        async def counted_read(stream: str, after: int = 0) -> list[Envelope]:
-            self.reads += 1
-            return await read(stream, after)
-
-        async def counted_append(stream: str, expected: int, events: Sequence[Envelope]) -> Commit:
-            try:
-                return await append(stream, expected, events)
-            except ConcurrencyConflict:
-                self.refused += 1
-                raise
-
-        monkeypatch.setattr(store, "read", counted_read)
-        monkeypatch.setattr(store, "append", counted_append)
-
-
-async def test_next_to_a_process_taking_turns_a_repository_reads_instead_of_losing_races(
-    store: EventStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    users = [f"turns-{n}" for n in range(60)]
-    here, elsewhere = Repository(store, Account), Repository(store, Account)
-    for user in users:
-        await here.change(user, Account.open)
-    counted = Counted(store, monkeypatch)
-
-    # Each account changed by one process, then the other, then the first again.
-    for repository in (elsewhere, here):
-        for user in users:
-            await repository.change(user, grant(1))
-
-    # Its memory of every account was out of date: it learned that within a few losses.
-    assert here.staleness.often
-    assert counted.refused <= 12
-    for user in users:
-        account = await Repository(store, Account).get(user)
-        assert account is not None and account.available == 2
-
-
-async def test_alone_a_repository_decides_on_what_it_remembers_without_reading(
-    store: EventStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    users = [f"alone-{n}" for n in range(30)]
-    here = Repository(store, Account)
-    for user in users:
-        await here.change(user, Account.open)
-    counted = Counted(store, monkeypatch)
-
-    for _ in range(2):
-        for user in users:
-            await here.change(user, grant(1))
-
-    assert (counted.reads, counted.refused) == (0, 0)
-    assert here.staleness.rate == 0
-
-
-async def test_once_the_other_process_is_gone_remembered_aggregates_are_used_again(
-    store: EventStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    users = [f"gone-{n}" for n in range(40)]
-    here, elsewhere = Repository(store, Account), Repository(store, Account)
-    for user in users:
-        await here.change(user, Account.open)
-    for repository in (elsewhere, here):
-        for user in users:
-            await repository.change(user, grant(1))
-    assert here.staleness.often
-
-    for _ in range(3):  # alone now: what it reads matches what it remembered
-        for user in users:
-            await here.change(user, grant(1))
-
-    assert not here.staleness.often
-    counted = Counted(store, monkeypatch)
-    for user in users:
-        await here.change(user, grant(1))
-    assert counted.reads == 0
