@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from eventing.outbox import ONLY_COMMITS, entry_id
+from eventing.outbox import ENTRIES, ONLY_COMMITS, entry_id
 from eventing.store import COMMITS
 from tests.conftest import Servers
 from tests.e2e.conftest import RunningSystem
@@ -157,6 +157,12 @@ async def test_every_saga_message_delivered_twice_changes_nothing(
         try:
             for service in ("voting", "wallet"):
                 database = client[f"{own_system.namespace}_{service}"]
+
+                async def published(database: Any = database) -> bool:
+                    # The last entries go a moment after their commits are published.
+                    return await database[COMMITS].count_documents(ENTRIES) == 0
+
+                await eventually(published)
                 # One entry per group of appends, naming the group's commits.
                 groups: dict[Any, list[str]] = {}
                 async for commit in database[COMMITS].find(ONLY_COMMITS, {"position": 1}):

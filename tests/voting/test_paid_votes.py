@@ -56,6 +56,15 @@ def reserved(
     )
 
 
+def refused(request: VoteRequested) -> CreditsReservationFailed:
+    return CreditsReservationFailed(
+        user_id=request.user_id,
+        reservation_id=request.vote_id,
+        voting_id=request.voting_id,
+        reason=ErrorCode.INSUFFICIENT_CREDITS,
+    )
+
+
 async def requested(voting: Voting, voting_id: str, user_id: str) -> VoteRequested:
     events = await voting.runtime.store.read(f"vote-{voting_id}:{user_id}")
     request = events[-1].message()
@@ -144,13 +153,7 @@ async def test_no_credit_rejects_the_vote_and_frees_the_slot(voting: Voting) -> 
     voting_id, option = await open_paid_voting(voting)
     await voting.ask(CastVote(voting_id=voting_id, user_id="u1", option_id=option))
     request = await requested(voting, voting_id, "u1")
-    failed = CreditsReservationFailed(
-        user_id="u1",
-        reservation_id=request.vote_id,
-        voting_id=voting_id,
-        reason=ErrorCode.INSUFFICIENT_CREDITS,
-    )
-    await voting.publish(failed)
+    await voting.publish(refused(request))
     await eventually(state_is(voting, voting_id, "u1", "rejected"))
     # A late copy of the reservation for the rejected request changes nothing.
     await voting.handled.all(await voting.publish(reserved(request)))
@@ -173,13 +176,7 @@ async def test_only_counted_votes_count_for_the_alert(voting: Voting) -> None:
     await voting.handled.all(
         await voting.publish(reserved(await requested(voting, voting_id, "counted")))
     )
-    refused = await requested(voting, voting_id, "refused")
-    failed = CreditsReservationFailed(
-        user_id="refused",
-        reservation_id=refused.vote_id,
-        voting_id=voting_id,
-        reason=ErrorCode.INSUFFICIENT_CREDITS,
-    )
+    failed = refused(await requested(voting, voting_id, "refused"))
     await voting.handled.all(await voting.publish(failed))
 
     asked = ["counted", "pending", "refused", "never voted", "counted"]
