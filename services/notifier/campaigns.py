@@ -9,6 +9,7 @@ its chunks, and a decision cut short by a crash is simply taken again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -56,13 +57,19 @@ class Campaigns:
         await self._campaigns.create_index([("created_at", ASCENDING)], name="created")
 
     async def decide(
-        self, campaign_id: str, content: Content, users: list[str], now: datetime
+        self,
+        campaign_id: str,
+        content: Content,
+        audience: Callable[[], Awaitable[list[str]]],
+        now: datetime,
     ) -> Campaign:
-        """The campaign with ``users`` as its audience, unless it was decided before (then
-        as it was decided)."""
+        """The campaign with the users ``audience`` finds as its audience, unless it was
+        decided before (then as it was decided, and ``audience`` is not asked: a message
+        delivered again does not read every recipient, or ask voting, again)."""
         existing = await self.get(campaign_id)
         if existing is not None:
             return existing
+        users = await audience()
         # As the store keeps times (milliseconds), so the inbox and a push agree.
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)
         chunks = chunks_of(users)

@@ -100,7 +100,10 @@ class NotificationHandlers:
         comes back. A command delivered again finds its update decided."""
         update_id = envelope.message_id
         content = Content("update", command.title, command.body, command.voting_id)
-        audience = [user async for user in self._recipients.update_recipients()]
+
+        async def audience() -> list[str]:
+            return [user async for user in self._recipients.update_recipients()]
+
         campaign = await self._campaigns.decide(
             update_campaign(update_id), content, audience, self._clock.now()
         )

@@ -88,7 +88,10 @@ class Reminders:
             voting_id=event.voting_id,
             expires_at=event.opens_at,
         )
-        audience = [u async for u in self._recipients.reminder_recipients(paid=kind == "paid")]
+
+        async def audience() -> list[str]:
+            return [u async for u in self._recipients.reminder_recipients(paid=kind == "paid")]
+
         campaign = await self._campaigns.decide(campaign_id, content, audience, now)
         await self._fanout.deliver(campaign, envelope)
 
@@ -109,12 +112,13 @@ class Reminders:
             expires_at=event.closes_at,
             urgent=True,
         )
-        campaign = await self._campaigns.get(campaign_id)
-        if campaign is None:
+
+        async def audience() -> list[str]:
             registered = await self._attendance.registered_users(event.voting_id)
             voted = await self._counted_votes.among(event.voting_id, registered, event.closes_at)
-            audience = [user for user in registered if user not in voted]
-            campaign = await self._campaigns.decide(campaign_id, content, audience, now)
+            return [user for user in registered if user not in voted]
+
+        campaign = await self._campaigns.decide(campaign_id, content, audience, now)
         await self._fanout.deliver(campaign, envelope)
 
     async def _voting(self, voting_id: str) -> tuple[str, str]:

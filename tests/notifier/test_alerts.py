@@ -16,15 +16,13 @@ from contracts.voting import (
     CountedVoters,
     VoterRegistered,
     Voters,
-    VotingOption,
-    VotingScheduled,
 )
 from eventing.settings import RuntimeSettings
 from services.notifier.campaign import Campaign
 from services.notifier.service import NotifierService
 from services.notifier.settings import NotifierSettings
 from tests.gateway.support import peer, publisher
-from tests.support import eventually
+from tests.support import Handled, eventually, voting_scheduled
 
 REGISTERED = ["ada", "bob", "cy", "dee"]
 
@@ -53,6 +51,7 @@ async def notifier(limited: RuntimeSettings) -> AsyncIterator[NotifierService]:
 async def test_an_alert_asks_who_voted_until_the_voting_service_answers(
     notifier: NotifierService, limited: RuntimeSettings
 ) -> None:
+    handled = Handled(notifier)
     now = datetime.now(UTC)
     closes_at = now + timedelta(minutes=10)
     unanswered = DELIVERY_LIMIT + 1
@@ -72,7 +71,7 @@ async def test_an_alert_asks_who_voted_until_the_voting_service_answers(
         publisher("voting", limited) as voting,
         peer("voting", limited, {CountedVoters: counted}) as voting_service,
     ):
-        await voting.publish_event(scheduled("v1", now, closes_at))
+        await voting.publish_event(Envelope.wrap(voting_scheduled("v1", now, closes_at)))
         await voting.publish_events(
             [registered("v1", user) for user in REGISTERED] + [registered("v2", "eve")]
         )
@@ -81,34 +80,23 @@ async def test_an_alert_asks_who_voted_until_the_voting_service_answers(
             return len(await notifier.attendance.registered_users("v1")) == len(REGISTERED)
 
         await eventually(all_registered)
-        await voting.publish_event(
-            Envelope.wrap(VotingClosingSoon(voting_id="v1", closes_at=closes_at, due_at=now))
-        )
-
+        alert = VotingClosingSoon(voting_id="v1", closes_at=closes_at, due_at=now)
+        await voting.publish_event(Envelope.wrap(alert))
         campaign = await eventually(lambda: notifier.campaigns.get("alert:v1"), timeout=30)
+        asked_before_again = len(voting_service.received)
+
+        # The alert again (a redelivery, a second scheduler): decided already, so voting
+        # is not asked again.
+        again = Envelope.wrap(alert)
+        await voting.publish_event(again)
+        await handled.all(again)
 
     assert isinstance(campaign, Campaign) and campaign.audience == 2
     assert (await notifier.campaigns.chunk("alert:v1", 0)).users == ["ada", "cy"]
     asked = [envelope.message() for envelope in voting_service.received]
-    assert len(asked) == DELIVERY_LIMIT + 2
+    assert len(asked) == asked_before_again == DELIVERY_LIMIT + 2
     assert all(isinstance(q, CountedVoters) and q.voting_id == "v1" for q in asked)
     assert sorted(asked[-1].user_ids) == REGISTERED  # type: ignore[attr-defined]
-
-
-def scheduled(voting_id: str, opens_at: datetime, closes_at: datetime) -> Envelope:
-    return Envelope.wrap(
-        VotingScheduled(
-            voting_id=voting_id,
-            title="The final",
-            description="",
-            kind="free",
-            cost=0,
-            options=[VotingOption(id="o1", label="Yes")],
-            opens_at=opens_at,
-            closes_at=closes_at,
-            scheduled_by="admin",
-        )
-    )
 
 
 def registered(voting_id: str, user_id: str) -> Envelope:
