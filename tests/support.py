@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from pypdf import PdfReader
 
 from contracts import Envelope
 from contracts.gateway import UserRegistered
+from contracts.voting import VotingOption, VotingScheduled
 from eventing.outbox import ONLY_COMMITS
 from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_TYPE
 from eventing.service import ServiceRuntime
@@ -67,6 +69,23 @@ def keep_pdf(pdf: bytes, name: str) -> Path:
         capture_output=True,
     )
     return stem.with_suffix(".png")
+
+
+def voting_scheduled(
+    voting_id: str, opens_at: datetime, closes_at: datetime, title: str = "The final"
+) -> VotingScheduled:
+    """A free voting with one option, as the voting service announces it."""
+    return VotingScheduled(
+        voting_id=voting_id,
+        title=title,
+        description="",
+        kind="free",
+        cost=0,
+        options=[VotingOption(id="o1", label="Yes")],
+        opens_at=opens_at,
+        closes_at=closes_at,
+        scheduled_by="admin",
+    )
 
 
 def registered(user_id: str) -> UserRegistered:

@@ -94,21 +94,22 @@ class Chaos:
 
     async def run(self) -> None:
         deck: list[str] = []
-        while not self._stop.is_set() or self._unseen():
-            if self._stop.is_set():
-                action = self._unseen()[0]
-            else:
-                try:
-                    pause = self._interval * self._rng.uniform(0.5, 1.5)
-                    await asyncio.wait_for(self._stop.wait(), pause)
-                    continue
-                except TimeoutError:
-                    pass
-                deck = deck or self.deck()
-                action = deck.pop()
-            started = time.monotonic()
-            detail = await asyncio.to_thread(getattr(self, f"_{action}"))
-            self.log.add(action, detail, started)
+        while not self._stop.is_set():
+            try:
+                pause = self._interval * self._rng.uniform(0.5, 1.5)
+                await asyncio.wait_for(self._stop.wait(), pause)
+                break
+            except TimeoutError:
+                pass
+            deck = deck or self.deck()
+            await self._act(deck.pop())
+        for action in self._unseen():
+            await self._act(action)
+
+    async def _act(self, action: str) -> None:
+        started = time.monotonic()
+        detail = await asyncio.to_thread(getattr(self, f"_{action}"))
+        self.log.add(action, detail, started)
 
     def _kill(self) -> str:
         process = self._rng.choice(list(self._system.processes.values()))

@@ -14,14 +14,14 @@ from pymongo import AsyncMongoClient
 from contracts import Envelope
 from contracts.notifier import RegisterDevice
 from contracts.scheduler import VotingClosingSoon
-from contracts.voting import VoterRegistered, VotingOption, VotingScheduled
+from contracts.voting import VoterRegistered
 from eventing.bus import Bus
 from eventing.settings import RuntimeSettings
 from scripts.fake_fcm import FakeFcm
 from tests.conftest import Servers
 from tests.e2e.conftest import RunningSystem
 from tests.e2e.notify import campaign_done
-from tests.support import eventually
+from tests.support import eventually, voting_scheduled
 
 RECIPIENTS = 2_000
 
@@ -31,16 +31,8 @@ async def _seed_alert(bus: Bus, voting_id: str, users: list[str]) -> Envelope:
     voting service and the gateway would tell it; the alert event, not yet published."""
     now = datetime.now(UTC)
     closes_at = now + timedelta(minutes=10)
-    scheduled = VotingScheduled(
-        voting_id=voting_id,
-        title="The big final",
-        description="",
-        kind="free",
-        cost=0,
-        options=[VotingOption(id="o1", label="Yes")],
-        opens_at=now - timedelta(minutes=5),
-        closes_at=closes_at,
-        scheduled_by="admin",
+    scheduled = voting_scheduled(
+        voting_id, now - timedelta(minutes=5), closes_at, title="The big final"
     )
     await bus.publish_event(Envelope.wrap(scheduled))
     registrations = [Envelope.wrap(VoterRegistered(voting_id=voting_id, user_id=u)) for u in users]
