@@ -231,40 +231,43 @@ class _GroupedAppends(Grouped[tuple[Document, Callable[[ObjectId], None]]]):
         self, position: ObjectId, commits: list[Document], error: BulkWriteError
     ) -> dict[int, Document]:
         """The commits (by index) a failed ordered insert did not store, once the rest
-        are stored: an ordered insert stops at the first refused one, and a server may
-        go on with the next batch of its own anyway, so each commit is found in the
-        store, ours by its position, or sent again."""
+        are stored. An ordered insert stops at the first commit it refuses: the ones before
+        it are stored, and the ones after it are sent again, unordered, with no read first
+        (nearly always they simply go in). A server may have gone on with a batch of its
+        own, so a duplicate among them is looked up: ours by its position, or another
+        append's."""
         errors = error.details.get("writeErrors") or []
         first = min(errors, key=lambda e: int(e["index"]), default=None)
         if first is None or int(first["index"]) == 0:
             # The entry itself: nothing after it was written, every append fails.
             details = first or {}
             raise WriteError(details.get("errmsg", "outbox entry refused"), details.get("code"))
-        refused: dict[int, Document] = {}
-        pending = list(range(len(commits)))
-        while pending:
-            query = {"_id": {"$in": [commits[i]["_id"] for i in pending]}}
-            found = {
-                c["_id"]: c["position"] async for c in self.collection.find(query, {"position": 1})
-            }
-            for index in pending:
-                if found.get(commits[index]["_id"], position) != position:
-                    refused[index] = _duplicate(commits[index]["_id"])
-            missing = [i for i in pending if commits[i]["_id"] not in found]
-            if not missing:
-                break
+        stopped_at = int(first["index"]) - 1  # the entry goes first
+        refused = {stopped_at: _refusal(commits[stopped_at]["_id"], first)}
+        unsent = list(range(stopped_at + 1, len(commits)))
+        while unsent:
             try:
-                await self.collection.insert_many([commits[i] for i in missing], ordered=False)
+                await self.collection.insert_many([commits[i] for i in unsent], ordered=False)
                 break
             except BulkWriteError as again:
                 failed = {int(e["index"]): e for e in again.details.get("writeErrors") or []}
-            # A duplicate is another append's, or ours stored meanwhile: read again.
-            pending = []
+            duplicates = []
             for offset, details in failed.items():
                 if details.get("code") == DUPLICATE_KEY:
-                    pending.append(missing[offset])
+                    duplicates.append(unsent[offset])
                 else:
-                    refused[missing[offset]] = details
+                    refused[unsent[offset]] = details
+            if not duplicates:
+                break
+            query = {"_id": {"$in": [commits[i]["_id"] for i in duplicates]}}
+            found = {
+                c["_id"]: c["position"] async for c in self.collection.find(query, {"position": 1})
+            }
+            for index in duplicates:
+                if found.get(commits[index]["_id"], position) != position:
+                    refused[index] = _duplicate(commits[index]["_id"])
+            # Refused as a duplicate yet not found: deleted meanwhile, so sent again.
+            unsent = [i for i in duplicates if commits[i]["_id"] not in found]
         return refused
 
     def _stored(
@@ -279,6 +282,11 @@ class _GroupedAppends(Grouped[tuple[Document, Callable[[ObjectId], None]]]):
             self._to_publish[position] = {ids[index] for index in indexes}
         for index in indexes:
             items[index][1](position)
+
+
+def _refusal(commit_id: Any, details: Document) -> Document:
+    """Why a commit was refused: another append's under its name, or the server's error."""
+    return _duplicate(commit_id) if details.get("code") == DUPLICATE_KEY else details
 
 
 def _duplicate(commit_id: Any) -> Document:

@@ -176,6 +176,35 @@ async def test_appends_that_lost_their_race_in_the_middle_of_a_group_fail_alone(
     assert await store.unpublished(1000) == []
 
 
+async def test_a_race_lost_in_a_group_costs_no_read_when_the_rest_goes_in(
+    settings: RuntimeSettings,
+) -> None:
+    commands = _CommandNames()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    store = EventStore(client[settings.database_name("store")])
+    streams = [f"account-one-loser-{n}" for n in range(10)]
+    try:
+        await store.append(streams[5], 0, [event("first")])
+        commands.names.clear()
+        outcomes = await asyncio.gather(
+            *(store.append(stream, 0, [event(stream)]) for stream in streams),
+            return_exceptions=True,
+        )
+        # Those after the loser are sent again without reading what the group stored.
+        assert "find" not in commands.names, commands.names
+        assert isinstance(outcomes[5], ConcurrencyConflict), outcomes[5]
+        for stream, outcome in zip(streams, outcomes, strict=True):
+            expected = "first" if stream == streams[5] else stream
+            assert [e.payload["user_id"] for e in await store.read(stream)] == [expected]
+            assert stream == streams[5] or isinstance(outcome, Commit), (stream, outcome)
+    finally:
+        store.mark_published(await store.unpublished(1000))
+        await store.marks_landed()
+        await client.close()
+
+
 async def test_the_outbox_entries_among_the_commits_are_never_read_as_commits(
     store: EventStore,
 ) -> None:
