@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -156,7 +157,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_openapi(app)
 
     # Documented on every route: FastAPI's own 422 schema is not the shape we answer with.
-    validation_error = {422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}}
+    validation_error: dict[int | str, dict[str, Any]] = {
+        422: {"model": ErrorResponse, "description": "VALIDATION_ERROR"}
+    }
     # Routes are matched in order, at some 10 µs each: the vote, the hottest request by
     # far, comes first (last, it cost 150 µs to find). Each part is included in the app
     # itself, not in an API router of its own: FastAPI matches and enters every level of
