@@ -71,12 +71,12 @@ RETIRED_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
-# Events published though no service's queue takes them: for the record (their service's
-# store has them, a later consumer binds to them), or heard only by the broadcast queues
-# of the processes running at the time. The exchange ``unheard`` takes them and, having
-# no queue, drops them; ``unrouted`` then keeps only what nobody meant to be dropped.
-UNHEARD_EVENTS: Final[tuple[str, ...]] = (
-    "voting.voting_opened",
+# Events no process hears, neither a service's queue nor a broadcast one: kept for the
+# record in their service's store (read models, the archive), and not published, where
+# each would cost a confirmed publish for the broker to drop (a paid vote's debit, every
+# free vote). A consumer that comes to need one takes it out of here, binds it, and hears
+# it from then on; what came before is in the store.
+UNPUBLISHED_EVENTS: Final[tuple[str, ...]] = (
     "voting.vote_cast.free",
     "wallet.account_opened",
     "wallet.credits_granted",
@@ -84,6 +84,17 @@ UNHEARD_EVENTS: Final[tuple[str, ...]] = (
     "wallet.credits_debited",
     "wallet.credits_refunded",
     "notifier.recipient_added",
+)
+
+
+# Events published though no service's queue takes them: heard only by the broadcast
+# queues of the processes running at the time, or published by a version that still
+# publishes those above. The exchange ``unheard`` takes them and, having no queue, drops
+# them; ``unrouted`` then keeps only what nobody meant to be dropped.
+UNHEARD_EVENTS: Final[tuple[str, ...]] = (
+    *UNPUBLISHED_EVENTS,
+    # heard by the voting processes running, which forget their copy of the voting
+    "voting.voting_opened",
     # heard by the gateways running, for the WebSocket sessions they hold
     "notifier.notification_created",
 )

@@ -52,8 +52,10 @@ from contracts.topology import (
     RETIRED_SUBSCRIPTIONS,
     SERVICES,
     UNHEARD_EVENTS,
+    UNPUBLISHED_EVENTS,
     command_queue,
     event_queue,
+    matches,
     subscription_gaps,
 )
 from eventing.logs import correlation, get_logger
@@ -424,6 +426,13 @@ class Bus:
         its own exclusive queue, gone with its connection. Nothing there is durable, so a
         broadcast handler must never be the only record of anything.
         """
+        if unpublished := [
+            key for key in UNPUBLISHED_EVENTS for bound in routing_keys if matches(bound, key)
+        ]:
+            raise ValueError(
+                f"{', '.join(unpublished)} is not published (UNPUBLISHED_EVENTS): "
+                "a broadcast queue would wait for it in vain"
+            )
         by_type = {cls.type: counted("broadcast", cls.type, h) for cls, h in handlers.items()}
         queue = RabbitQueue(
             self.names(f"{self.service}.broadcast.{uuid.uuid4().hex[:12]}"),

@@ -4,7 +4,8 @@ A service with read models of its own events has each commit shown in them befor
 is published (:meth:`OutboxRelay.project_before_publishing`), so a commit whose entry is
 gone is both published and shown.
 
-Private events (no routing key) are marked without being published. Publishing happens
+Private events (no routing key) are marked without being published, and so are the
+events no process hears (``contracts.topology.UNPUBLISHED_EVENTS``). Publishing happens
 before marking, so a crash in between publishes the commit again (at-least-once);
 consumers are idempotent (an aggregate knows the messages that caused its events, a read
 model the version it shows). Each process publishes its own appends; only the
@@ -27,6 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
+from contracts.topology import UNPUBLISHED_EVENTS
 from eventing.logs import get_logger
 from eventing.metrics import OUTBOX_WAITING
 from eventing.store import Commit, EventStore
@@ -151,7 +153,7 @@ class OutboxRelay:
         lone_events: dict[str, list[Envelope]] = defaultdict(list)
         in_order: list[list[Envelope]] = []
         for stream_commits in _by_stream(commits):
-            events = [e for commit in stream_commits for e in commit.events if e.is_public]
+            events = [e for commit in stream_commits for e in commit.events if _heard(e)]
             if len(events) == 1:
                 lone_events[events[0].routing_key].append(events[0])
             elif events:
@@ -210,6 +212,12 @@ class OutboxRelay:
         finally:
             with contextlib.suppress(Exception):
                 await self._lease.release()
+
+
+def _heard(event: Envelope) -> bool:
+    """Whether the event is published: public, and some process hears it."""
+    routing_key = event.routing_key
+    return bool(routing_key) and routing_key not in UNPUBLISHED_EVENTS
 
 
 def _by_stream(commits: list[Commit]) -> list[list[Commit]]:

@@ -12,6 +12,8 @@ import pytest
 
 from contracts import Envelope, Message
 from contracts.gateway import UserRegistered
+from contracts.topology import UNPUBLISHED_EVENTS
+from contracts.wallet import AccountOpened
 from eventing.dedupe import ProcessedMessages
 from eventing.relay import OutboxRelay
 from eventing.service import ServiceRuntime
@@ -126,6 +128,31 @@ async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
         running.cancel()
         done, _ = await asyncio.wait([running], timeout=5)
         assert done, f"the relay went on running when cancelled {spins} loop turns after a commit"
+
+
+async def test_an_event_no_process_hears_leaves_the_outbox_without_being_published(
+    gateway: ServiceRuntime,
+) -> None:
+    assert gateway._relay_task is not None
+    gateway._relay_task.cancel()
+    await asyncio.gather(gateway._relay_task, return_exceptions=True)
+    published: list[str] = []
+
+    async def publish(events: Sequence[Envelope]) -> None:
+        published.extend(event.type for event in events)
+
+    relay = OutboxRelay(
+        gateway.store, publish, gateway.relay._lease, sweep_seconds=3600, grace_seconds=3600
+    )
+    heard = await gateway.store.append("user-heard", 0, [user_registered(7)])
+    kept = await gateway.store.append(
+        "account-kept", 0, [Envelope.wrap(AccountOpened(user_id="kept"))]
+    )
+    assert kept.events[0].routing_key in UNPUBLISHED_EVENTS
+    assert await relay.publish_appended() == 2
+    assert published == [heard.events[0].type]
+    await gateway.store.marks_landed()
+    assert await gateway.store.unpublished(10) == []  # both are done with
 
 
 class _StoreDyingOnMark:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import aio_pika
+import pytest
 
-from contracts import Envelope
+from contracts import Envelope, Message
 from contracts.envelope import message_types
 from contracts.topology import EVENT_SUBSCRIPTIONS, UNHEARD_EVENTS, matches, routing_keys
 from contracts.voting import VoteCast
@@ -68,6 +69,18 @@ def test_every_event_published_is_taken_by_a_queue_or_known_to_go_unheard() -> N
     }
     assert sorted(keys - taken - set(UNHEARD_EVENTS)) == []
     assert set(UNHEARD_EVENTS) <= keys  # no name there that nothing publishes
+
+
+def test_a_broadcast_queue_may_not_wait_for_an_event_that_is_not_published(
+    settings: RuntimeSettings,
+) -> None:
+    async def heard(event: Message, envelope: Envelope) -> None:
+        pass
+
+    bus = Bus(settings, "test")
+    with pytest.raises(ValueError, match=r"wallet\.credits_debited"):
+        bus.consume_broadcast({CreditsDebited: heard}, ["wallet.#"])
+    bus.consume_broadcast({VoteCast: heard}, [VoteCast.binding("paid")])
 
 
 async def test_an_unheard_event_is_dropped_and_a_mistake_is_kept_in_unrouted(
