@@ -364,6 +364,11 @@ class Vote(Aggregate):
     def key(cls, voting_id: str, user_id: str) -> str:
         return f"{voting_id}:{user_id}"
 
+    def copy(self) -> Vote:
+        """A copy sharing the vote's values, which are all immutable: a deep copy of every
+        vote saved was some 4% of the voting service's CPU per free vote."""
+        return self._shallow_copy()
+
     def cast(self, voting: Voting, user_id: str, option_id: str, now: datetime) -> None:
         """A new vote: counted at once when free, requested when it costs credits."""
         if self.state in ("pending", "confirmed"):
