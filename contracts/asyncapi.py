@@ -16,8 +16,10 @@ from contracts.envelope import Envelope, Message, message_types
 from contracts.topology import (
     EVENT_SUBSCRIPTIONS,
     SERVICES,
+    UNPUBLISHED_EVENTS,
     command_queue,
     event_queue,
+    routing_keys,
     subscribed,
 )
 
@@ -62,6 +64,19 @@ def _message_component(message: type[Message], schemas: dict[str, Any]) -> dict[
     }
 
 
+def _publishing(message: type[Message], name: str) -> str:
+    keys = routing_keys(message)
+    kept = [key for key in keys if key in UNPUBLISHED_EVENTS]
+    if not kept:
+        return f"{_owner(message)} publishes {name} (persistent, confirmed)"
+    if len(kept) == len(keys):
+        return f"{_owner(message)} keeps {name} in its store: no process hears it"
+    return (
+        f"{_owner(message)} publishes {name} (persistent, confirmed), but for"
+        f" {', '.join(kept)}, kept in its store: no process hears it"
+    )
+
+
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
@@ -98,7 +113,7 @@ def build() -> dict[str, Any]:
             message_ref = {"$ref": f"#/channels/{channel}/messages/{name}"}
             operations[f"publish.{message.type}"] = {
                 "action": "send",
-                "summary": f"{_owner(message)} publishes {name} (persistent, confirmed)",
+                "summary": _publishing(message, name),
                 "channel": channel_ref,
                 "messages": [message_ref],
             }

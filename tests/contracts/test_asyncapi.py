@@ -24,6 +24,9 @@ def test_every_message_type_is_documented_with_its_envelope() -> None:
     assert wallet_gets.endswith("(voting.vote_cast.paid)")
     assert "scheduler.receives.voting.VotingScheduled" in document["operations"]
     assert "voting.answers.voting.CastVote" in document["operations"]
+    # What no process hears stays in its service's store.
+    debited = document["operations"]["publish.wallet.CreditsDebited"]["summary"]
+    assert debited == "wallet keeps CreditsDebited in its store: no process hears it"
 
 
 def test_the_committed_document_is_up_to_date() -> None:
