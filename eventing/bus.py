@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import aio_pika
 import aiormq
+from aio_pika.abc import AbstractChannel, AbstractExchange
 from aio_pika.exceptions import DeliveryError
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from faststream import AckPolicy
@@ -83,6 +85,13 @@ class ServiceUnavailable(Exception):
 
 class PublishFailed(Exception):
     """The broker did not confirm a message."""
+
+
+# Replies and broadcasts go unconfirmed on a channel of their own: they are transient, and
+# whoever waits for one gives up after a while, so the broker's confirm would only add
+# to what each costs (publishing one at a time: 105 µs of the client's CPU and 70 of the
+# broker's with a confirm, 55 and 35 without).
+TRANSIENT = Channel(publisher_confirms=False)
 
 
 @dataclass(frozen=True)
@@ -220,15 +229,40 @@ class Bus:
     async def broadcast(self, message: Envelope, routing_key: str) -> None:
         """Publish to the broadcast queues bound to ``routing_key`` (see
         :meth:`consume_broadcast`), transient: a record of nothing, it is lost with them."""
-        await self._publish(
-            message.model_dump_json(),
-            exchange=self.events_exchange,
+        channel = await self._transient_channel()
+        await self._send_transient(
+            await channel.get_exchange(self.events_exchange.name, ensure=False),
+            message.model_dump_json().encode(),
             routing_key=routing_key,
-            message_id=message.message_id,
             correlation_id=message.correlation_id,
+            message_id=message.message_id,
             message_type=message.type,
-            persist=False,
         )
+
+    async def _transient_channel(self) -> AbstractChannel:
+        channel: AbstractChannel = await self.broker.config.channel_manager.get_channel(TRANSIENT)
+        return channel
+
+    async def _send_transient(
+        self,
+        exchange: AbstractExchange,
+        body: bytes,
+        *,
+        routing_key: str,
+        correlation_id: str | None,
+        message_id: str | None = None,
+        message_type: str | None = None,
+    ) -> None:
+        """Publish a transient message, with no confirm to wait for (see :data:`TRANSIENT`)."""
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            correlation_id=correlation_id,
+            message_id=message_id or uuid.uuid4().hex,
+            type=message_type,
+            app_id=self.service,
+        )
+        await exchange.publish(message, routing_key=routing_key, mandatory=False)
 
     async def publish_events(self, events: Sequence[Envelope]) -> None:
         """Publish events of one routing key as one persistent message (a batch; one event
@@ -256,15 +290,13 @@ class Bus:
         message_id: str,
         correlation_id: str | None,
         message_type: str,
-        persist: bool = True,
     ) -> None:
-        """Publish and wait for the broker's confirm (persistent unless ``persist`` is
-        false)."""
+        """Publish persistent and wait for the broker's confirm."""
         confirmation = await self.broker.publish(
             body,
             exchange=exchange,
             routing_key=routing_key,
-            persist=persist,
+            persist=True,
             # An event no queue takes is kept in unrouted or dropped by unheard on purpose;
             # a message to a queue (the default exchange) that is not there comes back.
             mandatory=exchange is None,
@@ -315,12 +347,12 @@ class Bus:
         if not request.reply_to:
             return
         try:
-            await self.broker.publish(
-                reply,
+            channel = await self._transient_channel()
+            await self._send_transient(
+                channel.default_exchange,
+                reply.encode() if isinstance(reply, str) else reply,
                 routing_key=request.reply_to,
                 correlation_id=request.correlation_id,
-                mandatory=False,
-                content_type="application/json",
                 message_type=message_type,
             )
         except Exception as error:  # noqa: BLE001 - the command's effects stand either way
