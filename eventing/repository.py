@@ -38,11 +38,16 @@ class Repository(Generic[A]):
         self._remembered: OrderedDict[str, A] = OrderedDict()
         self._changing: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    async def get(self, aggregate_id: str) -> A | None:
+    async def get(self, aggregate_id: str, *, short: bool = False) -> A | None:
         """The aggregate rebuilt from its events (after its snapshot, when it has one), or
-        None when its stream is empty."""
+        None when its stream is empty.
+
+        ``short``: the stream was shorter than the aggregate's snapshot threshold a moment
+        ago (a change lost its race on it), so it is read whole at once, where looking for
+        its snapshot first would cost a round trip for nothing.
+        """
         aggregate = self._factory(aggregate_id)
-        if aggregate.snapshot_after:
+        if aggregate.snapshot_after and not short:
             aggregate = await self._snapshots.load(aggregate) or aggregate
         events = await self._store.read(aggregate.stream, after=aggregate.version)
         if not events and aggregate.version == 0:
@@ -52,9 +57,9 @@ class Repository(Generic[A]):
             await self._snapshots.save(aggregate)
         return aggregate
 
-    async def get_or_new(self, aggregate_id: str) -> A:
+    async def get_or_new(self, aggregate_id: str, *, short: bool = False) -> A:
         """The aggregate, or a new one (version 0) when its stream is empty."""
-        return await self.get(aggregate_id) or self._factory(aggregate_id)
+        return await self.get(aggregate_id, short=short) or self._factory(aggregate_id)
 
     async def save(
         self, aggregate: A, cause: Envelope | None = None, *, correlation_id: str | None = None
@@ -133,6 +138,7 @@ class Repository(Generic[A]):
         create: bool,
         loaded: A | None,
     ) -> tuple[A, T, bool] | None:
+        short = False  # the stream was short when this change last saw it
         for attempt in range(CHANGE_ATTEMPTS):
             if attempt == 0 and loaded is not None:
                 aggregate: A | None = loaded
@@ -141,9 +147,11 @@ class Repository(Generic[A]):
                 aggregate = self._recall(aggregate_id)
                 recalled = aggregate is not None
             if aggregate is None:
-                aggregate = await (self.get_or_new if create else self.get)(aggregate_id)
+                load = self.get_or_new if create else self.get
+                aggregate = await load(aggregate_id, short=short)
             if aggregate is None:
                 return None
+            short = aggregate.version < aggregate.snapshot_after
             try:
                 outcome = decide(aggregate)
             except Exception:
