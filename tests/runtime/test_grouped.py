@@ -77,3 +77,20 @@ async def test_a_refused_write_in_a_batch_does_not_drop_the_ones_after_it(
     documents = {d["_id"]: d async for d in upserts.collection.find({})}
     assert documents["ballot-a"] == {"_id": "ballot-a", "version": 3, "seen": True}
     assert all(documents[f"ballot-{n}"]["version"] == 1 for n in range(5))
+
+
+async def test_waiting_for_the_writes_does_not_wait_out_their_linger(
+    settings: RuntimeSettings,
+) -> None:
+    client = AsyncMongoClient(settings.mongodb_url)
+    try:
+        collection = client[settings.database_name("grouped")]["lingering"]
+        deletes = GroupedWrites(collection, linger=3600)
+        await collection.insert_one({"_id": "gone"})
+        deletes.delete_later(["gone"])
+        # A stopping process waits for its last writes: they go at once, not in an hour.
+        async with asyncio.timeout(10):
+            await deletes.written()
+        assert await collection.count_documents({}) == 0
+    finally:
+        await client.close()
