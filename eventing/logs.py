@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -79,14 +80,26 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     structlog.contextvars.bind_contextvars(service=service)
 
 
+_CORRELATION_ID: ContextVar[str | None] = ContextVar("correlation_id", default=None)
+
+
 @contextmanager
 def correlation(correlation_id: str, **context: str) -> Iterator[None]:
-    """Bind the correlation id (and more) to every log line written inside the block."""
+    """Bind the correlation id (and more) to every log line written inside the block, and
+    name it there (:func:`current_correlation_id`)."""
     tokens = structlog.contextvars.bind_contextvars(correlation_id=correlation_id, **context)
+    current = _CORRELATION_ID.set(correlation_id)
     try:
         yield
     finally:
+        _CORRELATION_ID.reset(current)
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+def current_correlation_id() -> str | None:
+    """The correlation id of the conversation being handled (the innermost
+    :func:`correlation` block: an HTTP request's, a message's), or None outside one."""
+    return _CORRELATION_ID.get()
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -1,4 +1,4 @@
-"""What routes get injected: the running gateway, the correlation id, the caller."""
+"""What routes get injected: the running gateway and the caller's address."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pydantic import BaseModel
 
 from contracts import Envelope, ErrorCode, Message
 from eventing.bus import ServiceUnavailable
+from eventing.logs import current_correlation_id
 from eventing.service import ServiceRuntime
 from services.gateway.errors import ApiError
 from services.gateway.idempotency import IdempotencyKeys
-from services.gateway.middleware import correlation_id
 from services.gateway.rate_limits import LoginFailures, Rates
 from services.gateway.realtime import Sessions
 from services.gateway.settings import GatewaySettings
@@ -38,19 +38,21 @@ class Gateway:
         self,
         service: str,
         message: Message,
-        correlation_id: str,
         *,
         message_id: str | None = None,
         timeout: float | None = None,
         batch: str | None = None,
     ) -> Any:
-        """Send a command or query to ``service``; its result, or its error as an ApiError.
+        """Send a command or query to ``service``, in the conversation of the request being
+        handled; its result, or its error as an ApiError.
 
         A ``message_id`` derived from a client's idempotency key makes a retried request
         the same command to the service, which recognises it. Requests naming the same
         ``batch`` at the same moment travel to the service as one message.
         """
-        envelope = Envelope.wrap(message, message_id=message_id, correlation_id=correlation_id)
+        envelope = Envelope.wrap(
+            message, message_id=message_id, correlation_id=current_correlation_id()
+        )
         try:
             reply = await self.runtime.bus.request(service, envelope, timeout, batch=batch)
         except ServiceUnavailable:
@@ -68,7 +70,6 @@ class Gateway:
         answer: type[M],
         service: str,
         message: Message,
-        correlation_id: str,
         *,
         message_id: str | None = None,
         timeout: float | None = None,
@@ -76,7 +77,7 @@ class Gateway:
     ) -> M:
         """:meth:`ask`, its result read as ``answer``."""
         result = await self.ask(
-            service, message, correlation_id, message_id=message_id, timeout=timeout, batch=batch
+            service, message, message_id=message_id, timeout=timeout, batch=batch
         )
         return answer.model_validate(result)
 
@@ -94,7 +95,6 @@ async def running_gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(running_gateway)]
-CorrelationId = Annotated[str, Depends(correlation_id)]
 CallerAddress = Annotated[str, Depends(caller_address)]
 
 

@@ -1,9 +1,11 @@
 """Per-request context: the correlation id, the access log and the last-resort 500.
 
-A plain ASGI middleware rather than ``BaseHTTPMiddleware``, so the structlog context it
-binds is the one the route runs in. The access log keeps what an operator looks for
-(every failed or slow request, with its correlation id) and a sample of the rest: a
-line for every vote would cost a fifth of the gateway's CPU at full load.
+A plain ASGI middleware rather than ``BaseHTTPMiddleware``, so the context it binds is
+the one the route runs in: its log lines carry the correlation id, and the commands it
+sends continue the request's conversation (``eventing.logs.current_correlation_id``).
+The access log keeps what an operator looks for (every failed or slow request, with its
+correlation id) and a sample of the rest: a line for every vote would cost a fifth of
+the gateway's CPU at full load.
 """
 
 from __future__ import annotations
@@ -29,11 +31,6 @@ CORRELATION_HEADER = "X-Correlation-ID"
 _VALID_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-async def correlation_id(request: Request) -> str:
-    """The correlation id of the request being handled."""
-    return str(request.state.correlation_id)
-
-
 def worth_logging(status: int, duration_ms: float, sample_rate: float, slow_ms: float) -> bool:
     """Failures (a 429 is sampled: a flood of them is the point of refusing) and slow
     requests always; the others with probability ``sample_rate``."""
@@ -56,7 +53,6 @@ class RequestContext:
             return
         given = Request(scope).headers.get(CORRELATION_HEADER, "")
         cid = given if _VALID_CORRELATION_ID.fullmatch(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["correlation_id"] = cid
         status = 500
         started = False
 

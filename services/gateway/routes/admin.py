@@ -16,7 +16,7 @@ from contracts.voting import (
     ScheduleVoting,
 )
 from services.gateway.auth import Admin
-from services.gateway.dependencies import CorrelationId, GatewayDep
+from services.gateway.dependencies import GatewayDep
 from services.gateway.errors import responses
 from services.gateway.schemas import (
     RescheduleVotingRequest,
@@ -37,7 +37,7 @@ _ADMIN = (ErrorCode.UNAUTHENTICATED, ErrorCode.FORBIDDEN, ErrorCode.SERVICE_UNAV
     responses=responses(*_ADMIN, ErrorCode.VALIDATION_ERROR, ErrorCode.TOO_MANY_CONCURRENT_VOTINGS),
 )
 async def schedule_voting(
-    body: ScheduleVotingRequest, admin: Admin, gateway: GatewayDep, cid: CorrelationId
+    body: ScheduleVotingRequest, admin: Admin, gateway: GatewayDep
 ) -> VotingTile:
     """Schedule a voting; times are ISO 8601 with a UTC offset."""
     return await gateway.ask_for(
@@ -52,7 +52,6 @@ async def schedule_voting(
             closes_at=body.closes_at,
             scheduled_by=admin.user_id,
         ),
-        cid,
     )
 
 
@@ -72,7 +71,6 @@ async def reschedule_voting(
     body: RescheduleVotingRequest,
     admin: Admin,
     gateway: GatewayDep,
-    cid: CorrelationId,
 ) -> VotingTile:
     """Move a voting's window (both times); only before it opens."""
     return await gateway.ask_for(
@@ -84,7 +82,6 @@ async def reschedule_voting(
             closes_at=body.closes_at,
             requested_by=admin.user_id,
         ),
-        cid,
     )
 
 
@@ -94,12 +91,10 @@ async def reschedule_voting(
         *_ADMIN, ErrorCode.NOT_FOUND, ErrorCode.VOTING_ALREADY_OPEN, ErrorCode.VOTING_CLOSED
     ),
 )
-async def cancel_voting(
-    voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
-) -> VotingTile:
+async def cancel_voting(voting_id: str, admin: Admin, gateway: GatewayDep) -> VotingTile:
     """Cancel a voting; only before it opens."""
     return await gateway.ask_for(
-        VotingTile, "voting", CancelVoting(voting_id=voting_id, requested_by=admin.user_id), cid
+        VotingTile, "voting", CancelVoting(voting_id=voting_id, requested_by=admin.user_id)
     )
 
 
@@ -109,12 +104,10 @@ async def cancel_voting(
         *_ADMIN, ErrorCode.NOT_FOUND, ErrorCode.VOTING_NOT_OPEN, ErrorCode.VOTING_CLOSED
     ),
 )
-async def close_voting(
-    voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
-) -> VotingTile:
+async def close_voting(voting_id: str, admin: Admin, gateway: GatewayDep) -> VotingTile:
     """Close an open voting now, before its closing time."""
     return await gateway.ask_for(
-        VotingTile, "voting", CloseVoting(voting_id=voting_id, requested_by=admin.user_id), cid
+        VotingTile, "voting", CloseVoting(voting_id=voting_id, requested_by=admin.user_id)
     )
 
 
@@ -126,12 +119,10 @@ async def close_voting(
         **responses(*_ADMIN, ErrorCode.NOT_FOUND),
     },
 )
-async def export_results(
-    voting_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
-) -> Response:
+async def export_results(voting_id: str, admin: Admin, gateway: GatewayDep) -> Response:
     """The voting's counts as CSV (``option_id,label,votes``), open or closed."""
     results = await gateway.ask_for(
-        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=True), cid
+        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=True)
     )
     return Response(
         results_csv(results),

@@ -13,7 +13,6 @@ from contracts.gateway import Role
 from contracts.wallet import GetBalance, GetLedger, GrantCredits
 from services.gateway.auth import Admin
 from services.gateway.dependencies import (
-    CorrelationId,
     Gateway,
     GatewayDep,
     IdempotencyKey,
@@ -56,14 +55,12 @@ async def find_users(
 
 
 @router.get("/{user_id}", responses=responses(*_ADMIN, ErrorCode.NOT_FOUND))
-async def user_account(
-    user_id: str, _: Admin, gateway: GatewayDep, cid: CorrelationId
-) -> UserAccount:
+async def user_account(user_id: str, _: Admin, gateway: GatewayDep) -> UserAccount:
     """A user with their credits and their ledger, newest first."""
     user = await _existing(gateway, user_id)
     balance, ledger = await asyncio.gather(
-        gateway.ask_for(BalanceOut, "wallet", GetBalance(user_id=user.id), cid),
-        gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=user.id), cid),
+        gateway.ask_for(BalanceOut, "wallet", GetBalance(user_id=user.id)),
+        gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=user.id)),
     )
     return UserAccount(
         **_summary(user).model_dump(),
@@ -83,7 +80,6 @@ async def grant_credits(
     body: GrantCreditsRequest,
     admin: Admin,
     gateway: GatewayDep,
-    cid: CorrelationId,
     idempotency_key: IdempotencyKey = None,
 ) -> BalanceOut:
     """Give a user credits (support, goodwill, tests); recorded in their ledger with the
@@ -98,7 +94,6 @@ async def grant_credits(
         GrantCredits(
             user_id=user_id, amount=body.amount, reason=body.reason, granted_by=admin.user_id
         ),
-        cid,
         message_id=await gateway.idempotency.message_id(
             idempotency_key, body, "grant", admin.user_id, user_id
         ),

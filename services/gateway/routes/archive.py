@@ -24,7 +24,7 @@ from contracts.scheduler import (
 )
 from eventing.logs import get_logger
 from services.gateway.auth import Admin
-from services.gateway.dependencies import CorrelationId, Gateway, GatewayDep
+from services.gateway.dependencies import Gateway, GatewayDep
 from services.gateway.errors import ApiError, responses
 
 log = get_logger(__name__)
@@ -38,12 +38,12 @@ FileName = Annotated[str, Path(min_length=1, max_length=128, description="e.g. l
 
 
 @router.get("", responses=responses(*_ADMIN))
-async def list_archive(_: Admin, gateway: GatewayDep, cid: CorrelationId) -> ArchiveDays:
+async def list_archive(_: Admin, gateway: GatewayDep) -> ArchiveDays:
     """Every archived day, newest first, with its files: ``voting-<id>.csv`` for each
     voting that ended that day (its options and votes), ``ledger.csv`` (every user's
     credit changes) and ``notifications.csv`` (each reminder, alert and update sent to
     many users, with its delivery)."""
-    return await gateway.ask_for(ArchiveDays, "scheduler", ListArchive(), cid)
+    return await gateway.ask_for(ArchiveDays, "scheduler", ListArchive())
 
 
 @router.get(
@@ -55,12 +55,12 @@ async def list_archive(_: Admin, gateway: GatewayDep, cid: CorrelationId) -> Arc
     },
 )
 async def download_archive_file(
-    day: Day, name: FileName, _: Admin, gateway: GatewayDep, cid: CorrelationId
+    day: Day, name: FileName, _: Admin, gateway: GatewayDep
 ) -> StreamingResponse:
     """One archived file as CSV; NOT_FOUND for a day or file the archive does not have."""
-    file = await gateway.ask_for(ArchiveFile, "scheduler", GetArchiveFile(day=day, name=name), cid)
+    file = await gateway.ask_for(ArchiveFile, "scheduler", GetArchiveFile(day=day, name=name))
     return StreamingResponse(
-        _chunks(gateway, day, file, cid),
+        _chunks(gateway, day, file),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{day}-{name}"',
@@ -70,14 +70,13 @@ async def download_archive_file(
     )
 
 
-async def _chunks(gateway: Gateway, day: str, file: ArchiveFile, cid: str) -> AsyncIterator[bytes]:
+async def _chunks(gateway: Gateway, day: str, file: ArchiveFile) -> AsyncIterator[bytes]:
     for index in range(file.chunks):
         try:
             chunk = await gateway.ask_for(
                 ArchiveChunk,
                 "scheduler",
                 ReadArchiveChunk(day=day, name=file.name, index=index),
-                cid,
             )
         except ApiError as error:
             # The status has gone out: the body stops short of its Content-Length, which

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from contracts import ErrorCode
+from eventing.logs import current_correlation_id
 from services.gateway.auth import Tokens
-from services.gateway.dependencies import CallerAddress, CorrelationId, GatewayDep
+from services.gateway.dependencies import CallerAddress, GatewayDep
 from services.gateway.domain import normalise_email
 from services.gateway.errors import ApiError, responses
 from services.gateway.schemas import LoginRequest, SignupRequest, TokenOut, UserOut
@@ -19,13 +20,15 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
     status_code=status.HTTP_201_CREATED,
     responses=responses(ErrorCode.EMAIL_TAKEN, ErrorCode.VALIDATION_ERROR, ErrorCode.RATE_LIMITED),
 )
-async def sign_up(
-    body: SignupRequest, gateway: GatewayDep, cid: CorrelationId, caller: CallerAddress
-) -> UserOut:
+async def sign_up(body: SignupRequest, gateway: GatewayDep, caller: CallerAddress) -> UserOut:
     """Create an account. E-mail addresses are case-insensitive and belong to one account."""
     gateway.rates.check("signup", caller)
     user = await gateway.users.sign_up(
-        body.email, body.password, body.display_name, correlation_id=cid, caller=caller
+        body.email,
+        body.password,
+        body.display_name,
+        correlation_id=current_correlation_id(),
+        caller=caller,
     )
     return UserOut(id=user.id, email=user.email, display_name=user.display_name)
 

@@ -20,7 +20,7 @@ from contracts.notifier import (
     RemoveDevice,
 )
 from services.gateway.auth import CurrentUser
-from services.gateway.dependencies import CorrelationId, GatewayDep
+from services.gateway.dependencies import GatewayDep
 from services.gateway.errors import ApiError, responses
 from services.gateway.schemas import RequestBody
 
@@ -40,7 +40,7 @@ class DeviceRequest(RequestBody):
     ),
 )
 async def register_device(
-    body: DeviceRequest, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
+    body: DeviceRequest, principal: CurrentUser, gateway: GatewayDep
 ) -> Device:
     """Push the caller's notifications to this device. Registering it again (apps do on
     every start) changes nothing; a user keeps the 10 devices registered last."""
@@ -48,7 +48,6 @@ async def register_device(
         Devices,
         "notifier",
         RegisterDevice(user_id=principal.user_id, token=body.token, platform=body.platform),
-        cid,
     )
     for device in devices.items:
         if device.token == body.token:
@@ -57,9 +56,9 @@ async def register_device(
 
 
 @router.get("", responses=responses(ErrorCode.UNAUTHENTICATED, ErrorCode.SERVICE_UNAVAILABLE))
-async def list_devices(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> Devices:
+async def list_devices(principal: CurrentUser, gateway: GatewayDep) -> Devices:
     """The caller's devices, registered longest ago first."""
-    return await gateway.ask_for(Devices, "notifier", ListDevices(user_id=principal.user_id), cid)
+    return await gateway.ask_for(Devices, "notifier", ListDevices(user_id=principal.user_id))
 
 
 @router.delete(
@@ -73,9 +72,8 @@ async def remove_device(
     token: Annotated[DeviceToken, Path()],
     principal: CurrentUser,
     gateway: GatewayDep,
-    cid: CorrelationId,
 ) -> Response:
     """Stop pushing to this device (a user logging out of the app). Removing a device
     that is not registered changes nothing."""
-    await gateway.ask("notifier", RemoveDevice(user_id=principal.user_id, token=token), cid)
+    await gateway.ask("notifier", RemoveDevice(user_id=principal.user_id, token=token))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

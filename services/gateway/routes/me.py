@@ -17,9 +17,9 @@ from contracts.wallet import (
     GetReceipt,
     Receipt,
 )
+from eventing.logs import current_correlation_id
 from services.gateway.auth import CurrentUser
 from services.gateway.dependencies import (
-    CorrelationId,
     Gateway,
     GatewayDep,
     IdempotencyKey,
@@ -53,11 +53,11 @@ async def _user(gateway: Gateway, user_id: str) -> User:
         ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE
     ),
 )
-async def profile(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId) -> ProfileOut:
+async def profile(principal: CurrentUser, gateway: GatewayDep) -> ProfileOut:
     """The caller's profile, with the credits their wallet holds: ``credits`` can be spent
     now, ``credits_reserved`` are held for paid votes still being confirmed."""
     user = await _user(gateway, principal.user_id)
-    balance = await gateway.ask_for(BalanceOut, "wallet", GetBalance(user_id=user.id), cid)
+    balance = await gateway.ask_for(BalanceOut, "wallet", GetBalance(user_id=user.id))
     return ProfileOut(
         id=user.id,
         email=user.email,
@@ -74,7 +74,7 @@ async def profile(principal: CurrentUser, gateway: GatewayDep, cid: CorrelationI
     responses=responses(ErrorCode.UNAUTHENTICATED, ErrorCode.VALIDATION_ERROR),
 )
 async def change_preferences(
-    body: PreferencesPatch, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
+    body: PreferencesPatch, principal: CurrentUser, gateway: GatewayDep
 ) -> PreferencesOut:
     """Switch any of the preferences on or off; the ones not sent stay as they are."""
     preferences = await gateway.users.change_preferences(
@@ -82,7 +82,7 @@ async def change_preferences(
         reminders=body.reminders,
         updates=body.updates,
         show_paid=body.show_paid,
-        correlation_id=cid,
+        correlation_id=current_correlation_id(),
     )
     return PreferencesOut(**asdict(preferences))
 
@@ -91,12 +91,10 @@ async def change_preferences(
     "/credits/ledger",
     responses=responses(ErrorCode.UNAUTHENTICATED, ErrorCode.SERVICE_UNAVAILABLE),
 )
-async def ledger(
-    request: Request, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> LedgerOut:
+async def ledger(request: Request, principal: CurrentUser, gateway: GatewayDep) -> LedgerOut:
     """Every change of the caller's credits, newest first, with its reason; a purchase or
     a refund links to its receipt (``receipt_url``)."""
-    answer = await gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=principal.user_id), cid)
+    answer = await gateway.ask_for(LedgerOut, "wallet", GetLedger(user_id=principal.user_id))
     for entry in answer.entries:
         if entry.receipt_id is not None:
             entry.receipt_url = request.app.url_path_for("receipt", receipt_id=entry.receipt_id)
@@ -115,9 +113,7 @@ async def ledger(
         **responses(ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE),
     },
 )
-async def receipt(
-    receipt_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> Response:
+async def receipt(receipt_id: str, principal: CurrentUser, gateway: GatewayDep) -> Response:
     """The receipt of one of the caller's credit purchases or refunds, as a PDF to keep:
     livevote, its number and date, the caller's e-mail address, the pack and its credits,
     the amount Stripe charged (or refunded) and Stripe's references. Its id is the
@@ -130,7 +126,7 @@ async def receipt(
         )
     user = await _user(gateway, principal.user_id)
     found = await gateway.ask_for(
-        Receipt, "wallet", GetReceipt(user_id=user.id, receipt_id=receipt_id), cid
+        Receipt, "wallet", GetReceipt(user_id=user.id, receipt_id=receipt_id)
     )
     # Some milliseconds of drawing: not on the loop that serves every other request.
     pdf = await asyncio.to_thread(receipt_pdf, found, user.email)
@@ -155,7 +151,6 @@ async def checkout(
     body: CheckoutRequest,
     principal: CurrentUser,
     gateway: GatewayDep,
-    cid: CorrelationId,
     idempotency_key: IdempotencyKey = None,
 ) -> CheckoutOut:
     """Start buying a credit pack: send the user's browser to ``checkout_url`` (Stripe
@@ -170,7 +165,6 @@ async def checkout(
             success_url=str(settings.checkout_success_url),
             cancel_url=str(settings.checkout_cancel_url),
         ),
-        cid,
         message_id=await gateway.idempotency.message_id(
             idempotency_key, body, "checkout", principal.user_id
         ),

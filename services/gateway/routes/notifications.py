@@ -28,7 +28,7 @@ from contracts.notifier import (
     UpdateTitle,
 )
 from services.gateway.auth import Admin, CurrentUser
-from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey
+from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.errors import responses
 from services.gateway.schemas import RequestBody
 
@@ -57,7 +57,6 @@ class UpdateAccepted(BaseModel):
 async def inbox(
     principal: CurrentUser,
     gateway: GatewayDep,
-    cid: CorrelationId,
     cursor: Annotated[str | None, Query(max_length=500, description="a next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Inbox:
@@ -66,17 +65,14 @@ async def inbox(
         Inbox,
         "notifier",
         ListNotifications(user_id=principal.user_id, cursor=cursor, limit=limit),
-        cid,
     )
 
 
 @router.post("/me/notifications/read-all", responses=responses(*_USER, ErrorCode.VALIDATION_ERROR))
-async def mark_all_read(
-    principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> MarkedRead:
+async def mark_all_read(principal: CurrentUser, gateway: GatewayDep) -> MarkedRead:
     """Mark every notification read; how many were unread."""
     return await gateway.ask_for(
-        MarkedRead, "notifier", MarkAllNotificationsRead(user_id=principal.user_id), cid
+        MarkedRead, "notifier", MarkAllNotificationsRead(user_id=principal.user_id)
     )
 
 
@@ -85,14 +81,13 @@ async def mark_all_read(
     responses=responses(*_USER, ErrorCode.NOT_FOUND),
 )
 async def mark_read(
-    notification_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
+    notification_id: str, principal: CurrentUser, gateway: GatewayDep
 ) -> Notification:
     """Mark one notification read (again: no change)."""
     return await gateway.ask_for(
         Notification,
         "notifier",
         MarkNotificationRead(user_id=principal.user_id, notification_id=notification_id),
-        cid,
     )
 
 
@@ -105,7 +100,6 @@ async def publish_update(
     body: UpdateRequest,
     admin: Admin,
     gateway: GatewayDep,
-    cid: CorrelationId,
     idempotency_key: IdempotencyKey = None,
 ) -> UpdateAccepted:
     """Send an update to every user whose ``updates`` preference is on now; ``audience``
@@ -116,7 +110,6 @@ async def publish_update(
         PublishUpdate(
             title=body.title, body=body.body, voting_id=body.voting_id, published_by=admin.user_id
         ),
-        cid,
         message_id=await gateway.idempotency.message_id(
             idempotency_key, body, "update", admin.user_id
         ),
@@ -124,15 +117,13 @@ async def publish_update(
 
 
 @router.get("/admin/updates/audience", responses=responses(*_ADMIN))
-async def update_audience(_: Admin, gateway: GatewayDep, cid: CorrelationId) -> UpdateAudience:
+async def update_audience(_: Admin, gateway: GatewayDep) -> UpdateAudience:
     """How many users an update sent now would reach (their ``updates`` preference is on)."""
-    return await gateway.ask_for(UpdateAudience, "notifier", CountUpdateAudience(), cid)
+    return await gateway.ask_for(UpdateAudience, "notifier", CountUpdateAudience())
 
 
 @router.get("/admin/updates/{update_id}", responses=responses(*_ADMIN, ErrorCode.NOT_FOUND))
-async def update_progress(
-    update_id: str, admin: Admin, gateway: GatewayDep, cid: CorrelationId
-) -> Delivery:
+async def update_progress(update_id: str, admin: Admin, gateway: GatewayDep) -> Delivery:
     """How far an update has got: audience, in the inbox, in the app, pushed, failed,
     dead devices removed."""
-    return await gateway.ask_for(Delivery, "notifier", GetUpdate(update_id=update_id), cid)
+    return await gateway.ask_for(Delivery, "notifier", GetUpdate(update_id=update_id))

@@ -19,9 +19,10 @@ from contracts.system import Ping
 from contracts.topology import SERVICES, command_queue
 from eventing.bus import ServiceUnavailable
 from eventing.dead_letters import DeadLetter, DeadLetters, Replayed
+from eventing.logs import current_correlation_id
 from eventing.queues import QueueFacts, Queues, QueuesUnavailable
 from services.gateway.auth import Admin
-from services.gateway.dependencies import CorrelationId, Gateway, GatewayDep
+from services.gateway.dependencies import Gateway, GatewayDep
 from services.gateway.errors import ApiError, responses
 
 router = APIRouter(prefix="/admin", tags=["operations"])
@@ -52,9 +53,9 @@ class DeadLetterList(BaseModel):
 
 
 @router.get("/health", responses=responses(*_ADMIN))
-async def health(_: Admin, gateway: GatewayDep, cid: CorrelationId) -> SystemHealth:
+async def health(_: Admin, gateway: GatewayDep) -> SystemHealth:
     """Every service up or down, each queue's depth and consumers, the dead letters."""
-    pings = asyncio.gather(*(_ping(gateway, service, cid) for service in SERVICES))
+    pings = asyncio.gather(*(_ping(gateway, service) for service in SERVICES))
     queues_error = None
     try:
         queues = await Queues(gateway.settings).facts()
@@ -91,9 +92,9 @@ async def replay_dead_letters(_: Admin, gateway: GatewayDep) -> Replayed:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the broker is not reachable") from error
 
 
-async def _ping(gateway: Gateway, service: str, cid: str) -> ServiceHealth:
+async def _ping(gateway: Gateway, service: str) -> ServiceHealth:
     started = time.perf_counter()
-    envelope = Envelope.wrap(Ping(), correlation_id=cid)
+    envelope = Envelope.wrap(Ping(), correlation_id=current_correlation_id())
     try:
         await gateway.runtime.bus.request(service, envelope, PING_SECONDS)
     except ServiceUnavailable:

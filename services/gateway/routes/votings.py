@@ -18,7 +18,7 @@ from contracts.voting import (
     VotingStatus,
 )
 from services.gateway.auth import CurrentUser
-from services.gateway.dependencies import CorrelationId, GatewayDep, IdempotencyKey
+from services.gateway.dependencies import GatewayDep, IdempotencyKey
 from services.gateway.errors import responses
 from services.gateway.schemas import CastVoteRequest, ResultsOut, VoteOut, VotingTile
 
@@ -34,7 +34,6 @@ router = APIRouter(prefix="/votings", tags=["votings"])
 async def list_votings(
     principal: CurrentUser,
     gateway: GatewayDep,
-    cid: CorrelationId,
     status: Annotated[VotingStatus | None, Query(description="only votings in this status")] = None,
 ) -> list[VotingTile]:
     """Every voting as a tile, by opening time; paid ones are left out when the user
@@ -44,7 +43,6 @@ async def list_votings(
     tiles = await gateway.ask(
         "voting",
         ListVotings(user_id=principal.user_id, status=status, include_paid=show_paid),
-        cid,
     )
     return [VotingTile.model_validate(tile) for tile in tiles]
 
@@ -55,12 +53,10 @@ async def list_votings(
         ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE
     ),
 )
-async def get_voting(
-    voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> VotingTile:
+async def get_voting(voting_id: str, principal: CurrentUser, gateway: GatewayDep) -> VotingTile:
     """One voting as a tile (also a paid one the user hides: asked for by id, it is shown)."""
     return await gateway.ask_for(
-        VotingTile, "voting", GetVoting(voting_id=voting_id, user_id=principal.user_id), cid
+        VotingTile, "voting", GetVoting(voting_id=voting_id, user_id=principal.user_id)
     )
 
 
@@ -73,12 +69,10 @@ async def get_voting(
         ErrorCode.SERVICE_UNAVAILABLE,
     ),
 )
-async def register(
-    voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> VotingTile:
+async def register(voting_id: str, principal: CurrentUser, gateway: GatewayDep) -> VotingTile:
     """Take part in a voting (an RSVP). Registering again changes nothing."""
     return await gateway.ask_for(
-        VotingTile, "voting", RegisterVoter(voting_id=voting_id, user_id=principal.user_id), cid
+        VotingTile, "voting", RegisterVoter(voting_id=voting_id, user_id=principal.user_id)
     )
 
 
@@ -117,7 +111,6 @@ async def cast_vote(
     body: CastVoteRequest,
     principal: CurrentUser,
     gateway: GatewayDep,
-    cid: CorrelationId,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -132,7 +125,6 @@ async def cast_vote(
         VoteOut,
         "voting",
         CastVote(voting_id=voting_id, user_id=principal.user_id, option_id=body.option_id),
-        cid,
         # Scoped to the voting too: one key reused on two votings makes two votes.
         message_id=await gateway.idempotency.message_id(
             idempotency_key, body, "vote", principal.user_id, voting_id
@@ -157,12 +149,10 @@ async def cast_vote(
         ErrorCode.UNAUTHENTICATED, ErrorCode.NOT_FOUND, ErrorCode.SERVICE_UNAVAILABLE
     ),
 )
-async def my_vote(
-    voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> VoteOut:
+async def my_vote(voting_id: str, principal: CurrentUser, gateway: GatewayDep) -> VoteOut:
     """The caller's vote in a voting: confirmed, pending or rejected; 404 when none."""
     return await gateway.ask_for(
-        VoteOut, "voting", GetMyVote(voting_id=voting_id, user_id=principal.user_id), cid
+        VoteOut, "voting", GetMyVote(voting_id=voting_id, user_id=principal.user_id)
     )
 
 
@@ -175,11 +165,9 @@ async def my_vote(
         ErrorCode.SERVICE_UNAVAILABLE,
     ),
 )
-async def results(
-    voting_id: str, principal: CurrentUser, gateway: GatewayDep, cid: CorrelationId
-) -> ResultsOut:
+async def results(voting_id: str, principal: CurrentUser, gateway: GatewayDep) -> ResultsOut:
     """Votes counted per option: for administrators at any time, for everyone once the
     voting has closed (403 before)."""
     return await gateway.ask_for(
-        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=principal.is_admin), cid
+        ResultsOut, "voting", GetResults(voting_id=voting_id, is_admin=principal.is_admin)
     )

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contracts import ErrorCode
 from contracts.wallet import ApplyStripeEvent
 from eventing.logs import get_logger
-from services.gateway.dependencies import CorrelationId, GatewayDep
+from services.gateway.dependencies import GatewayDep
 from services.gateway.errors import ApiError, ErrorResponse, responses
 from services.gateway.idempotency import command_id
 from services.gateway.schemas import WebhookReceived
@@ -84,7 +84,6 @@ def _refused(message: str, **details: Any) -> ApiError:
 async def stripe_webhook(
     request: Request,
     gateway: GatewayDep,
-    cid: CorrelationId,
     stripe_signature: Annotated[
         str | None,
         Header(alias="Stripe-Signature", description="Stripe's signature of the body"),
@@ -135,7 +134,6 @@ async def stripe_webhook(
             created=event.created,
             data_object=event.data.object_,
         ),
-        cid,
         # Stripe delivers an event again until it sees a 2xx: every copy is one command.
         message_id=command_id(event.id, "stripe-event"),
     )
