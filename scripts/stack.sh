@@ -167,6 +167,10 @@ prometheus.return_per_object_metrics = true
 collect_statistics_interval = 1000
 log.console = false
 log.file.level = warning
+# Quorum queues hold their write-ahead log in memory until it is flushed to segment files;
+# at the default size (512 MB) the broker of a day of test runs kept growing towards it.
+# The same bound as the cluster's (deploy/k8s/base/datastores/rabbitmq.conf).
+raft.wal_max_size_bytes = 64000000
 CONF
   echo "[rabbitmq_management,rabbitmq_prometheus]." > "$STATE/rabbitmq/enabled_plugins"
   log "starting RabbitMQ on 127.0.0.1:$RABBITMQ_PORT"
