@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from faststream import BaseMiddleware
 from faststream._internal.context.repository import ContextRepo
 from faststream.message import StreamMessage
+from pymongo import monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pypdf import PdfReader
 
@@ -174,3 +175,28 @@ class Rounds:
         count, nor one that raised)."""
         mark = self.begun
         await eventually(lambda: self.finished > mark)
+
+
+class SentCommands(monitoring.CommandListener):
+    """The commands a MongoDB client sends, in order: give it to the client as one of its
+    ``event_listeners``."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []  # (command, collection)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.sent]
+
+    def in_collection(self, name: str) -> list[str]:
+        """The collections the commands called ``name`` went to."""
+        return [collection for command, collection in self.sent if command == name]
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.sent.append((event.command_name, str(event.command.get(event.command_name, ""))))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Envelope
@@ -20,7 +20,18 @@ from eventing.store import (
     EventStore,
     commit_id,
 )
-from tests.support import eventually
+from tests.support import SentCommands, eventually
+
+
+@pytest.fixture
+async def recorded(settings: RuntimeSettings) -> AsyncIterator[tuple[EventStore, SentCommands]]:
+    """A store whose client's commands are recorded."""
+    commands = SentCommands()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    yield EventStore(client[settings.database_name("store")]), commands
+    await client.close()
 
 
 @pytest.fixture
@@ -177,17 +188,13 @@ async def test_appends_that_lost_their_race_in_the_middle_of_a_group_fail_alone(
 
 
 async def test_a_race_lost_in_a_group_costs_no_read_when_the_rest_goes_in(
-    settings: RuntimeSettings,
+    recorded: tuple[EventStore, SentCommands],
 ) -> None:
-    commands = _CommandNames()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    store = EventStore(client[settings.database_name("store")])
+    store, commands = recorded
     streams = [f"account-one-loser-{n}" for n in range(10)]
     try:
         await store.append(streams[5], 0, [event("first")])
-        commands.names.clear()
+        commands.sent.clear()
         outcomes = await asyncio.gather(
             *(store.append(stream, 0, [event(stream)]) for stream in streams),
             return_exceptions=True,
@@ -202,7 +209,6 @@ async def test_a_race_lost_in_a_group_costs_no_read_when_the_rest_goes_in(
     finally:
         store.mark_published(await store.unpublished(1000))
         await store.marks_landed()
-        await client.close()
 
 
 async def test_the_outbox_entries_among_the_commits_are_never_read_as_commits(
@@ -247,41 +253,20 @@ async def test_appends_made_at_once_leave_the_outbox_only_when_all_are_published
 
 
 async def test_entries_published_moments_apart_are_deleted_in_one_statement(
-    settings: RuntimeSettings,
+    recorded: tuple[EventStore, SentCommands],
 ) -> None:
-    commands = _CommandNames()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    store = EventStore(client[settings.database_name("store")])
-    try:
-        appended = [  # one at a time: a group, and an entry, each
-            await store.append(f"account-apart-{n}", 0, [event(str(n))]) for n in range(3)
-        ]
-        for commit in appended:
-            store.mark_published([commit])
-            # A store round trip between the marks: time enough for a delete that did not
-            # wait for others to have gone on its own.
-            await store.read(commit.stream)
-        await store.marks_landed()
-        assert commands.names.count("delete") == 1
-        assert await store.unpublished(100) == []
-    finally:
-        await client.close()
-
-
-class _CommandNames(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+    store, commands = recorded
+    appended = [  # one at a time: a group, and an entry, each
+        await store.append(f"account-apart-{n}", 0, [event(str(n))]) for n in range(3)
+    ]
+    for commit in appended:
+        store.mark_published([commit])
+        # A store round trip between the marks: time enough for a delete that did not
+        # wait for others to have gone on its own.
+        await store.read(commit.stream)
+    await store.marks_landed()
+    assert commands.names.count("delete") == 1
+    assert await store.unpublished(100) == []
 
 
 LAYOUTS = ["among the commits", "earlier: a collection of its own"]

@@ -7,13 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from contracts import Envelope
 from eventing.repository import Repository
 from eventing.settings import RuntimeSettings
 from eventing.store import COMMITS, EventStore
 from services.wallet.domain import Account
+from tests.support import SentCommands
 
 
 @pytest.fixture
@@ -88,37 +89,20 @@ async def test_a_refusal_is_taken_again_on_the_newest_state(store: EventStore) -
 async def test_a_race_lost_on_a_short_stream_rereads_it_without_looking_for_a_snapshot(
     settings: RuntimeSettings,
 ) -> None:
-    finds = _FindsIn()
+    commands = SentCommands()
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[finds]
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
     )
     try:
         store = EventStore(client[settings.database_name("repository")])
         here, _ = await opened_in_both(store)
-        finds.collections.clear()
+        commands.sent.clear()
         changed = await here.change("u1", grant(4))
         assert changed is not None and changed[0].available == 7
         # Three events a moment ago, far from a snapshot (Account.snapshot_after).
-        assert finds.collections == [COMMITS], finds.collections
+        assert commands.in_collection("find") == [COMMITS], commands.sent
     finally:
         await client.close()
-
-
-class _FindsIn(monitoring.CommandListener):
-    """The collection each find is made in."""
-
-    def __init__(self) -> None:
-        self.collections: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "find":
-            self.collections.append(str(event.command["find"]))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
