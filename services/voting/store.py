@@ -44,6 +44,8 @@ from services.voting.domain import Registration, Vote, Voting, voting_status
 log = get_logger(__name__)
 
 RETIRED_BALLOTS = "ballots"
+# The streams of votes, which no read model shows.
+_VOTE_STREAMS = Vote.stream_name("")
 
 
 class VotingReadModels:
@@ -86,6 +88,8 @@ class VotingReadModels:
 
     async def project(self, commit: Commit) -> None:
         """Show a commit's events, in order (the relay's step before publishing it)."""
+        if commit.stream.startswith(_VOTE_STREAMS):
+            return  # a vote has no read model, and its events are nearly every commit
         for envelope in commit.events:
             await self.apply(envelope)
 
