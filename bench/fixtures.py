@@ -67,6 +67,12 @@ async def open_voting(http: httpx.AsyncClient, admin: dict[str, str], kind: str)
     raise RuntimeError(f"voting {voting['id']} did not open")
 
 
+async def close_voting(http: httpx.AsyncClient, admin: dict[str, str], voting_id: str) -> None:
+    """Close an open voting now (a round's, so the next round's fit the open votings)."""
+    closed = await http.post(f"/admin/votings/{voting_id}/close", headers=admin)
+    closed.raise_for_status()
+
+
 async def _find_voting(
     http: httpx.AsyncClient, admin: dict[str, str], title: str
 ) -> dict[str, Any]:

@@ -45,6 +45,22 @@ class Run:
     # Commands the store served over the same span, by name (when it says).
     store_commands: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def pooled(cls, runs: Sequence[Run]) -> Run:
+        """The runs of one name over several rounds as one: every answer, their seconds,
+        CPU and store commands added up, the memory's peaks over all of them."""
+        first = runs[0]
+        memories = [run.memory for run in runs if run.memory is not None]
+        return cls(
+            first.name,
+            [sample for run in runs for sample in run.samples],
+            sum(run.seconds for run in runs),
+            first.system,
+            cpu=_added([run.cpu for run in runs]),
+            memory=Memory.pooled(memories) if memories else None,
+            store_commands=_added([run.store_commands for run in runs]),
+        )
+
     def count(self, status: int) -> int:
         return sum(1 for s in self.samples if s.status == status)
 
@@ -72,6 +88,14 @@ class Run:
     def cpu_ms_per_vote(self) -> float:
         """CPU milliseconds of every measured process per accepted vote."""
         return 1000 * sum(self.cpu.values()) / self.accepted if self.accepted else 0.0
+
+
+def _added(counts: Sequence[dict[str, float]]) -> dict[str, float]:
+    added: dict[str, float] = {}
+    for count in counts:
+        for name, value in count.items():
+            added[name] = added.get(name, 0.0) + value
+    return added
 
 
 async def cast(http: aiohttp.ClientSession, user: User, voting_id: str, option_id: str) -> Sample:

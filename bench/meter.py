@@ -58,6 +58,16 @@ class Memory:
     # The largest sum over every measured process at one moment.
     peak_total: int = 0
 
+    @classmethod
+    def pooled(cls, measured: Sequence[Memory]) -> Memory:
+        """Over several spans: the sizes at the start of the first, the peaks of all."""
+        pooled = cls(at_start=dict(measured[0].at_start) if measured else {})
+        for memory in measured:
+            for name, size in memory.peak.items():
+                pooled.peak[name] = max(size, pooled.peak.get(name, 0))
+            pooled.peak_total = max(pooled.peak_total, memory.peak_total)
+        return pooled
+
 
 def services(system: System) -> list[Watched]:
     """Every running process of livevote's services."""

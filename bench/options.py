@@ -29,6 +29,7 @@ class Options:
     settle_seconds: float
     profile: tuple[str, ...]
     replicas: int
+    rounds: int
     keep: bool
     out_dir: Path
 
@@ -81,6 +82,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         default=1,
         help="processes of each service (default 1); CPU per vote is summed per service",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="times the four runs are made, each round in votings of its own; the tables "
+        "pool the rounds, and each round's ratios are shown (default 1)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's queues and data")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="logs and profiles")
     args = parser.parse_args(argv)
@@ -92,6 +100,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         parser.error(f"--votings must be between 1 and {MAX_VOTINGS}")
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     profiled = tuple(s for s in args.profile.split(",") if s)
     if unknown := set(profiled) - set(SERVICES):
         parser.error(f"--profile: no such service {', '.join(sorted(unknown))}")
@@ -106,6 +116,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         settle_seconds=args.settle_seconds,
         profile=profiled,
         replicas=args.replicas,
+        rounds=args.rounds,
         keep=args.keep,
         out_dir=args.out_dir,
     )

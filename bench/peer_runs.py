@@ -137,6 +137,8 @@ class Peer:
         """Each voter starts with a credit for each voting, as livevote's users do."""
         credits = len(votings)
         async with self._database() as database:
+            # A round before this one left its balances.
+            await database[BALANCES].delete_many({"_id": {"$in": [u.id for u in voters]}})
             await database[BALANCES].insert_many(
                 {"_id": user.id, "credits": credits} for user in voters
             )

@@ -4,6 +4,7 @@ next to the peer, and the accounting."""
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Sequence
 
 from bench.accounting import Accounting
@@ -192,6 +193,30 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
         ]
         said = ", ".join(f"{what} {'met' if ok else 'not met'}" for what, ok in met)
         print(f"  {livevote.name}: {said}")
+
+
+def report_rounds(rounds: Sequence[Sequence[tuple[Run, Run]]]) -> None:
+    """Each round's ratios to the peer, and their median: how far one round may stray."""
+    rows: list[list[object]] = []
+    by_kind: dict[str, list[tuple[float, float, float]]] = {}
+    for number, pairs in enumerate(rounds, start=1):
+        for peer, livevote in pairs:
+            ratios = _ratios(peer, livevote)
+            by_kind.setdefault(livevote.name, []).append(ratios)
+            rows.append([number, livevote.name, *(f"{r:.2f}" for r in ratios)])
+    for kind, kind_ratios in by_kind.items():
+        medians = (statistics.median(column) for column in zip(*kind_ratios, strict=True))
+        rows.append(["median", kind, *(f"{m:.2f}" for m in medians)])
+    print("\neach round's ratios (livevote ÷ peer):")
+    print(table(["round", "kind", "votes/s", "p99", "CPU ms/vote"], rows))
+
+
+def _ratios(peer: Run, livevote: Run) -> tuple[float, float, float]:
+    """livevote's votes/s, p99 and CPU per vote, each divided by the peer's."""
+    rate = livevote.rate(livevote.accepted) / max(peer.rate(peer.accepted), 1e-9)
+    p99 = livevote.percentiles()[2] / max(peer.percentiles()[2], 1e-9)
+    cpu = livevote.cpu_ms_per_vote / max(peer.cpu_ms_per_vote, 1e-9)
+    return rate, p99, cpu
 
 
 def _ratio(value: float, peer: float) -> str:

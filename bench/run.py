@@ -9,18 +9,24 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 from bench.accounting import Accounting
 from bench.ceilings import Ceiling, StoreCeiling, broker_ceiling, store_ceiling
-from bench.fixtures import login, new_user, open_voting
+from bench.fixtures import close_voting, login, new_user, open_voting
 from bench.livevote_runs import Livevote
 from bench.load import Run, User
 from bench.options import Options, parse_options
 from bench.peer_runs import Peer, PeerProcess
 from bench.profiling import profile, report_profiles
-from bench.report import report_accounting, report_comparison, report_runs
+from bench.report import (
+    report_accounting,
+    report_comparison,
+    report_rounds,
+    report_runs,
+)
 from bench.system import bench_env, drop_namespace, runtime_settings
 from eventing.gather import bounded
 from eventing.settings import RuntimeSettings
@@ -44,6 +50,7 @@ class Bench:
     peer_process: PeerProcess
     settings: RuntimeSettings
     runs: list[Run] = field(default_factory=list)
+    _votings: list[dict[str, Any]] = field(default_factory=list)
     load_before: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
@@ -78,21 +85,40 @@ class Bench:
         async with httpx.AsyncClient(base_url=self.api, limits=limits, timeout=60) as http:
             env = self.system.env
             admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
-            users = await self._users(http)
-            free = [await open_voting(http, admin, "free") for _ in range(options.votings)]
-            paid = [await open_voting(http, admin, "paid") for _ in range(options.votings)]
-            voters = users[: options.votes]
+            voters = (await self._users(http))[: options.votes]
             livevote = Livevote(options, self.system, self.settings, http, admin)
             peer = Peer(self.peer_process, self.settings, options.concurrency)
-            await peer.add_votings([*free, *paid])
-            # Each kind's peer run right before livevote's, so both meet the machine alike.
-            peer_free = await peer.free_run(voters, free)
-            free_outcome = Outcome(*peer_free, *await livevote.free_run(voters, free))
-            peer_paid = await peer.paid_run(voters, paid)
-            paid_outcome = Outcome(*peer_paid, *await livevote.paid_run(voters, paid))
-        for outcome in (free_outcome, paid_outcome):
-            self.runs += [outcome.peer] + ([outcome.livevote] if outcome.livevote else [])
-        self._report(ceiling, store, free_outcome, paid_outcome)
+            rounds: list[tuple[Outcome, Outcome]] = []
+            for number in range(1, options.rounds + 1):
+                if options.rounds > 1:
+                    print(f"round {number} of {options.rounds}", flush=True)
+                rounds.append(await self._round(http, admin, voters, livevote, peer))
+                if number < options.rounds:
+                    # The next round's votings must fit among those open at once.
+                    for voting in self._votings:
+                        await close_voting(http, admin, voting["id"])
+        self._report(ceiling, store, rounds)
+
+    async def _round(
+        self,
+        http: httpx.AsyncClient,
+        admin: dict[str, str],
+        voters: list[User],
+        livevote: Livevote,
+        peer: Peer,
+    ) -> tuple[Outcome, Outcome]:
+        """Each kind's runs in votings of the round's own: the peer's right before
+        livevote's, so both meet the machine alike."""
+        votings = self.options.votings
+        free = [await open_voting(http, admin, "free") for _ in range(votings)]
+        paid = [await open_voting(http, admin, "paid") for _ in range(votings)]
+        self._votings = [*free, *paid]
+        await peer.add_votings(self._votings)
+        peer_free = await peer.free_run(voters, free)
+        free_outcome = Outcome(*peer_free, *await livevote.free_run(voters, free))
+        peer_paid = await peer.paid_run(voters, paid)
+        paid_outcome = Outcome(*peer_paid, *await livevote.paid_run(voters, paid))
+        return free_outcome, paid_outcome
 
     async def _users(self, http: httpx.AsyncClient) -> list[User]:
         count = self.options.users
@@ -106,7 +132,9 @@ class Bench:
         print(f"  {count:,} users in {seconds:.1f} s ({count / seconds:.1f}/s)", flush=True)
         return users
 
-    def _report(self, ceiling: Ceiling, store: StoreCeiling, free: Outcome, paid: Outcome) -> None:
+    def _report(
+        self, ceiling: Ceiling, store: StoreCeiling, rounds: Sequence[tuple[Outcome, Outcome]]
+    ) -> None:
         options = self.options
         print(
             f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes in each of "
@@ -115,11 +143,25 @@ class Bench:
             f"service, {os.cpu_count()} CPUs; 1-minute load average "
             f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now"
         )
+        if len(rounds) > 1:
+            print(
+                f"{len(rounds)} rounds, each in votings of its own: the tables pool them "
+                "(every answer, the seconds and CPU added up, the peaks of all)"
+            )
         print(
             "the plain peer (bench.peer): one FastAPI process on uvicorn, PyJWT bearer "
             "tokens, one insert per vote into the same store (a paid one: a conditional "
             "decrement of the balance first)\n"
         )
+        pairs: list[tuple[Run, Run]] = []
+        for index in range(2):  # free, then paid
+            outcomes = [round_[index] for round_ in rounds]
+            peer = Run.pooled([outcome.peer for outcome in outcomes])
+            measured = [o.livevote for o in outcomes if o.livevote is not None]
+            livevote = Run.pooled(measured) if measured else None
+            self.runs += [peer] + ([livevote] if livevote else [])
+            if livevote is not None and livevote.accepted:
+                pairs.append((peer, livevote))
         report_runs(self.runs, ceiling)
         print(
             f"\nbroker ceiling (aio-pika, persistent + confirmed, quorum queue, "
@@ -134,19 +176,22 @@ class Bench:
             f"{store.median_ms:.1f} ms each; {store.grouped_rate:,.0f}/s grouped as the "
             f"event store writes them ({store.inserts:,} each way)"
         )
-        report_comparison(
-            [
-                (outcome.peer, outcome.livevote)
-                for outcome in (free, paid)
-                if outcome.livevote is not None and outcome.livevote.accepted
-            ]
-        )
-        for kind, outcome in (("free", free), ("paid", paid)):
-            report_accounting(f"peer {kind}", outcome.peer_accounting)
-            if isinstance(outcome.livevote_accounting, str):
-                print(f"\n{kind} run unavailable: {outcome.livevote_accounting}")
-            else:
-                report_accounting(kind, outcome.livevote_accounting)
+        report_comparison(pairs)
+        if len(rounds) > 1:
+            report_rounds(
+                [
+                    [(o.peer, o.livevote) for o in round_ if o.livevote and o.livevote.accepted]
+                    for round_ in rounds
+                ]
+            )
+        for number, (free, paid) in enumerate(rounds, start=1):
+            for kind, outcome in (("free", free), ("paid", paid)):
+                named = kind if len(rounds) == 1 else f"{kind}, round {number}"
+                report_accounting(f"peer {named}", outcome.peer_accounting)
+                if isinstance(outcome.livevote_accounting, str):
+                    print(f"\n{named} run unavailable: {outcome.livevote_accounting}")
+                else:
+                    report_accounting(named, outcome.livevote_accounting)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
