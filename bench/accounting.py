@@ -17,6 +17,7 @@ from bench.load import Run
 from contracts.voting import VoteCast
 from eventing.settings import RuntimeSettings
 from eventing.store import COMMITS
+from services.wallet.store import OPEN_RESERVATIONS_COLLECTION
 
 
 @dataclass
@@ -83,6 +84,18 @@ async def count_events(
                 if event["type"] == event_type and event["payload"].get("voting_id") in voting_ids:
                     count += 1
         return count
+    finally:
+        await client.close()
+
+
+async def open_reservations(settings: RuntimeSettings) -> int:
+    """Credits the wallet holds for votes not settled yet: none once every paid vote's
+    credit is debited or released. A count of a table as small as the votes in flight,
+    where counting the debits themselves reads every account's events."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        database = client[settings.database_name("wallet")]
+        return await database[OPEN_RESERVATIONS_COLLECTION].count_documents({})
     finally:
         await client.close()
 

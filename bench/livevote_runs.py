@@ -10,7 +10,13 @@ from typing import Any
 
 import httpx
 
-from bench.accounting import Accounting, count_events, counted_votes, settled_count
+from bench.accounting import (
+    Accounting,
+    count_events,
+    counted_votes,
+    open_reservations,
+    settled_count,
+)
 from bench.fixtures import Unavailable, balances, grant_credits
 from bench.load import Run, User, drive
 from bench.meter import Meter, services, stack
@@ -110,15 +116,18 @@ class Livevote:
                 f"{self.options.settle_seconds:.0f} s: the paid-vote saga did not finish"
             )
 
-        # A vote is counted before the wallet debits its credit: wait for the debits too.
-        async def debits() -> tuple[int, str]:
-            found = await count_events(
-                self.settings, "wallet", "account-", CreditsDebited.type, {v["id"] for v in votings}
-            )
-            return found, "the wallet's store"
+        # A vote is counted before the wallet debits its credit: wait for the debits too,
+        # by the reservations left open. Counting the debits reads every account's events,
+        # the more the longer the store has run: the bench's own cost, not the votes', so
+        # it comes after the meter stops.
+        async def still_open() -> tuple[int, str]:
+            return await open_reservations(self.settings), "the wallet's open reservations"
 
-        in_store, _ = await settled_count(debits, counted, self.options.settle_seconds)
+        await settled_count(still_open, 0, self.options.settle_seconds)
         meter.stop()
+        in_store = await count_events(
+            self.settings, "wallet", "account-", CreditsDebited.type, {v["id"] for v in votings}
+        )
         accounting = Accounting.of(run, counted, source)
         accounting.notes.append(f"CreditsDebited events in the wallet's store: {in_store:,}")
         return accounting

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Mapping
 from datetime import timedelta
@@ -144,6 +145,25 @@ class ServiceRuntime:
         log.info("service stopped")
 
 
+# Container objects allocated, net, before the youngest generation is collected (Python's
+# default is 700). A vote's objects are freed by their reference counts long before; at
+# 700 a collection every few votes found them still in use and moved them into older
+# generations, whose collections then had more to look through.
+YOUNG_COLLECTION_THRESHOLD = 10_000
+
+
+def leave_startup_heap_alone() -> None:
+    """Keep the cyclic garbage collector off what the process built to start (modules,
+    schemas, clients): those objects live as long as the process, yet every full
+    collection looked through all of them (about 55 ms a time in the voting service, 5-8%
+    of its CPU under load). Call once, when the process has started: a service's entry
+    point, not a test that starts services in its own process."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, older, oldest)
+
+
 async def run_until_signalled(runtime: ServiceRuntime) -> None:
     """Start the runtime, serve until SIGTERM or SIGINT, then stop cleanly."""
     configure_logging(runtime.name, runtime.settings.log_level, runtime.settings.log_format)
@@ -152,6 +172,7 @@ async def run_until_signalled(runtime: ServiceRuntime) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await runtime.start()
+    leave_startup_heap_alone()
     try:
         await stop.wait()
     finally:

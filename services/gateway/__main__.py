@@ -10,6 +10,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from contracts import ErrorCode
 from eventing.logs import configure_logging
+from eventing.service import leave_startup_heap_alone
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 
@@ -50,8 +51,10 @@ def main() -> None:
     sockets = [listening_socket(settings.host, settings.port, shared=settings.share_port)]
     if settings.replica_port is not None:
         sockets.append(listening_socket(settings.host, settings.replica_port, shared=False))
+    app = create_app(settings)
+    leave_startup_heap_alone()
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         # Keep the structured logging configured above instead of uvicorn's own.
         log_config=None,
         http=JsonErrorsProtocol,

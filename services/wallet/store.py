@@ -71,9 +71,13 @@ async def _put(rows: GroupedInserts, key: str, document: dict[str, Any]) -> None
         await rows.collection.replace_one({"_id": key}, document)
 
 
+# The reservations held now, one row each (see WalletReadModels.hold).
+OPEN_RESERVATIONS_COLLECTION = "open_reservations"
+
+
 class WalletReadModels:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self._open = db["open_reservations"]
+        self._open = db[OPEN_RESERVATIONS_COLLECTION]
         self._open_inserts = GroupedInserts(self._open)
         self._open_deletes = GroupedWrites(self._open, linger=LINGER_SECONDS)
         self._intents = db["payment_intents"]
