@@ -158,25 +158,12 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
     """The peer's run and livevote's of each kind side by side, and the goals."""
     if not pairs:
         return
-    rows = []
+    rows: list[list[object]] = []
     for peer, livevote in pairs:
-        peer_rate, rate = peer.rate(peer.accepted), livevote.rate(livevote.accepted)
-        peer_p99, p99 = peer.percentiles()[2], livevote.percentiles()[2]
-        peer_cpu, cpu = peer.cpu_ms_per_vote, livevote.cpu_ms_per_vote
-        rows.append(
-            [
-                livevote.name,
-                peer_rate,
-                rate,
-                _ratio(rate, peer_rate),
-                peer_p99,
-                p99,
-                _ratio(p99, peer_p99),
-                peer_cpu,
-                cpu,
-                _ratio(cpu, peer_cpu),
-            ]
-        )
+        row: list[object] = [livevote.name]
+        for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True):
+            row += [theirs, ours, _shown(_quotient(ours, theirs))]
+        rows.append(row)
     headers = ["kind", "peer votes/s", "livevote votes/s", "ratio", "peer p99 ms"]
     headers += ["livevote p99 ms", "ratio", "peer CPU ms/vote", "livevote CPU ms/vote", "ratio"]
     print(
@@ -186,10 +173,11 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
     print(table(headers, rows))
     print(f"goals: votes/s ratio ≥ {RATE_GOAL}, p99 ratio ≤ {P99_GOAL}, CPU ratio ≤ {CPU_GOAL}")
     for peer, livevote in pairs:
+        (peer_rate, peer_p99, peer_cpu), (rate, p99, cpu) = _measures(peer), _measures(livevote)
         met = [
-            ("votes/s", livevote.rate(livevote.accepted) >= RATE_GOAL * peer.rate(peer.accepted)),
-            ("p99", livevote.percentiles()[2] <= P99_GOAL * peer.percentiles()[2]),
-            ("CPU", livevote.cpu_ms_per_vote <= CPU_GOAL * peer.cpu_ms_per_vote),
+            ("votes/s", rate >= RATE_GOAL * peer_rate),
+            ("p99", p99 <= P99_GOAL * peer_p99),
+            ("CPU", cpu <= CPU_GOAL * peer_cpu),
         ]
         said = ", ".join(f"{what} {'met' if ok else 'not met'}" for what, ok in met)
         print(f"  {livevote.name}: {said}")
@@ -198,29 +186,36 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
 def report_rounds(rounds: Sequence[Sequence[tuple[Run, Run]]]) -> None:
     """Each round's ratios to the peer, and their median: how far one round may stray."""
     rows: list[list[object]] = []
-    by_kind: dict[str, list[tuple[float, float, float]]] = {}
+    by_kind: dict[str, list[list[float | None]]] = {}
     for number, pairs in enumerate(rounds, start=1):
         for peer, livevote in pairs:
-            ratios = _ratios(peer, livevote)
+            ratios = [
+                _quotient(ours, theirs)
+                for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True)
+            ]
             by_kind.setdefault(livevote.name, []).append(ratios)
-            rows.append([number, livevote.name, *(f"{r:.2f}" for r in ratios)])
+            rows.append([number, livevote.name, *map(_shown, ratios)])
     for kind, kind_ratios in by_kind.items():
-        medians = (statistics.median(column) for column in zip(*kind_ratios, strict=True))
-        rows.append(["median", kind, *(f"{m:.2f}" for m in medians)])
+        medians = [
+            statistics.median(known) if (known := [r for r in column if r is not None]) else None
+            for column in zip(*kind_ratios, strict=True)
+        ]
+        rows.append(["median", kind, *map(_shown, medians)])
     print("\neach round's ratios (livevote ÷ peer):")
     print(table(["round", "kind", "votes/s", "p99", "CPU ms/vote"], rows))
 
 
-def _ratios(peer: Run, livevote: Run) -> tuple[float, float, float]:
-    """livevote's votes/s, p99 and CPU per vote, each divided by the peer's."""
-    rate = livevote.rate(livevote.accepted) / max(peer.rate(peer.accepted), 1e-9)
-    p99 = livevote.percentiles()[2] / max(peer.percentiles()[2], 1e-9)
-    cpu = livevote.cpu_ms_per_vote / max(peer.cpu_ms_per_vote, 1e-9)
-    return rate, p99, cpu
+def _measures(run: Run) -> tuple[float, float, float]:
+    """What the goals compare: votes/s, p99 in ms and CPU ms per vote."""
+    return run.rate(run.accepted), run.percentiles()[2], run.cpu_ms_per_vote
 
 
-def _ratio(value: float, peer: float) -> str:
-    return f"{value / peer:.2f}" if peer > 0 else "-"
+def _quotient(value: float, peer: float) -> float | None:
+    return value / peer if peer > 0 else None
+
+
+def _shown(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}"
 
 
 def report_accounting(name: str, accounting: Accounting) -> None:

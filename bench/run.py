@@ -9,7 +9,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
@@ -50,7 +49,6 @@ class Bench:
     peer_process: PeerProcess
     settings: RuntimeSettings
     runs: list[Run] = field(default_factory=list)
-    _votings: list[dict[str, Any]] = field(default_factory=list)
     load_before: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
@@ -92,11 +90,8 @@ class Bench:
             for number in range(1, options.rounds + 1):
                 if options.rounds > 1:
                     print(f"round {number} of {options.rounds}", flush=True)
-                rounds.append(await self._round(http, admin, voters, livevote, peer))
-                if number < options.rounds:
-                    # The next round's votings must fit among those open at once.
-                    for voting in self._votings:
-                        await close_voting(http, admin, voting["id"])
+                last = number == options.rounds
+                rounds.append(await self._round(http, admin, voters, livevote, peer, last))
         self._report(ceiling, store, rounds)
 
     async def _round(
@@ -106,18 +101,22 @@ class Bench:
         voters: list[User],
         livevote: Livevote,
         peer: Peer,
+        last: bool,
     ) -> tuple[Outcome, Outcome]:
         """Each kind's runs in votings of the round's own: the peer's right before
-        livevote's, so both meet the machine alike."""
-        votings = self.options.votings
-        free = [await open_voting(http, admin, "free") for _ in range(votings)]
-        paid = [await open_voting(http, admin, "paid") for _ in range(votings)]
-        self._votings = [*free, *paid]
-        await peer.add_votings(self._votings)
+        livevote's, so both meet the machine alike. Unless it is the ``last`` round, its
+        votings are closed after, so that the next round's fit among those open at once."""
+        count = self.options.votings
+        free = [await open_voting(http, admin, "free") for _ in range(count)]
+        paid = [await open_voting(http, admin, "paid") for _ in range(count)]
+        await peer.add_votings([*free, *paid])
         peer_free = await peer.free_run(voters, free)
         free_outcome = Outcome(*peer_free, *await livevote.free_run(voters, free))
         peer_paid = await peer.paid_run(voters, paid)
         paid_outcome = Outcome(*peer_paid, *await livevote.paid_run(voters, paid))
+        if not last:
+            for voting in [*free, *paid]:
+                await close_voting(http, admin, voting["id"])
         return free_outcome, paid_outcome
 
     async def _users(self, http: httpx.AsyncClient) -> list[User]:
