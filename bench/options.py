@@ -22,7 +22,10 @@ class Options:
     users: int
     votes: int
     votings: int
+    # Requests in flight in the runs being made; a run with several levels makes its
+    # rounds at each in turn (``concurrencies``), the first one first.
     concurrency: int
+    concurrencies: tuple[int, ...]
     ceiling_messages: int
     ceiling_in_flight: int
     store_inserts: int
@@ -32,6 +35,17 @@ class Options:
     rounds: int
     keep: bool
     out_dir: Path
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    """``16,64,256``: distinct positive numbers, in the order given."""
+    try:
+        levels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or list of numbers: {text!r}") from None
+    if any(level < 1 for level in levels) or len(set(levels)) != len(levels):
+        raise argparse.ArgumentTypeError(f"each level once, each at least 1: {text!r}")
+    return levels
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -47,7 +61,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="votings of each kind, open at once; every voter votes in each (default 1)",
     )
     parser.add_argument(
-        "--concurrency", type=int, default=64, help="requests in flight (default 64)"
+        "--concurrency",
+        type=_levels,
+        default=(64,),
+        help="requests in flight (default 64); several, comma-separated (16,64,256), make "
+        "the rounds at each level in turn and compare the levels",
     )
     parser.add_argument(
         "--ceiling-messages", type=int, default=20_000, help="broker ceiling messages"
@@ -109,7 +127,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         users=args.users,
         votes=votes,
         votings=args.votings,
-        concurrency=args.concurrency,
+        concurrency=args.concurrency[0],
+        concurrencies=args.concurrency,
         ceiling_messages=args.ceiling_messages,
         ceiling_in_flight=args.ceiling_in_flight,
         store_inserts=args.store_inserts,

@@ -173,14 +173,35 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
     print(table(headers, rows))
     print(f"goals: votes/s ratio ≥ {RATE_GOAL}, p99 ratio ≤ {P99_GOAL}, CPU ratio ≤ {CPU_GOAL}")
     for peer, livevote in pairs:
-        (peer_rate, peer_p99, peer_cpu), (rate, p99, cpu) = _measures(peer), _measures(livevote)
-        met = [
-            ("votes/s", rate >= RATE_GOAL * peer_rate),
-            ("p99", p99 <= P99_GOAL * peer_p99),
-            ("CPU", cpu <= CPU_GOAL * peer_cpu),
-        ]
-        said = ", ".join(f"{what} {'met' if ok else 'not met'}" for what, ok in met)
+        goals = _goals(peer, livevote)
+        said = ", ".join(f"{what} {'met' if ok else 'not met'}" for what, ok in goals)
         print(f"  {livevote.name}: {said}")
+
+
+def report_levels(levels: Sequence[tuple[int, Sequence[tuple[Run, Run]]]]) -> None:
+    """Each concurrency's ratios to the peer (its rounds pooled) and the goals met there:
+    where the batches livevote's stages make grow past the peer's one insert per vote."""
+    rows: list[list[object]] = []
+    for concurrency, pairs in levels:
+        for peer, livevote in pairs:
+            ratios = [
+                _quotient(ours, theirs)
+                for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True)
+            ]
+            met = [what for what, ok in _goals(peer, livevote) if ok]
+            rows.append([concurrency, livevote.name, *map(_shown, ratios), ", ".join(met) or "-"])
+    print("\neach concurrency's ratios (livevote ÷ peer, its rounds pooled):")
+    print(table(["in flight", "kind", "votes/s", "p99", "CPU ms/vote", "goals met"], rows))
+
+
+def _goals(peer: Run, livevote: Run) -> list[tuple[str, bool]]:
+    """Each goal, and whether ``livevote`` meets it against ``peer``."""
+    (peer_rate, peer_p99, peer_cpu), (rate, p99, cpu) = _measures(peer), _measures(livevote)
+    return [
+        ("votes/s", rate >= RATE_GOAL * peer_rate),
+        ("p99", p99 <= P99_GOAL * peer_p99),
+        ("CPU", cpu <= CPU_GOAL * peer_cpu),
+    ]
 
 
 def report_rounds(rounds: Sequence[Sequence[tuple[Run, Run]]]) -> None:

@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
@@ -23,6 +23,7 @@ from bench.profiling import profile, report_profiles
 from bench.report import (
     report_accounting,
     report_comparison,
+    report_levels,
     report_rounds,
     report_runs,
 )
@@ -43,12 +44,19 @@ class Outcome:
 
 
 @dataclass
+class Level:
+    """The rounds made at one concurrency."""
+
+    concurrency: int
+    rounds: list[tuple[Outcome, Outcome]] = field(default_factory=list)
+
+
+@dataclass
 class Bench:
     options: Options
     system: System
     peer_process: PeerProcess
     settings: RuntimeSettings
-    runs: list[Run] = field(default_factory=list)
     load_before: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
@@ -73,26 +81,35 @@ class Bench:
             flush=True,
         )
         store = await store_ceiling(self.settings, options.store_inserts, options.concurrency)
+        most = max(options.concurrencies)
         limits = httpx.Limits(
-            max_connections=options.concurrency,
-            max_keepalive_connections=options.concurrency,
+            max_connections=most,
+            max_keepalive_connections=most,
             # Idle while the votes go through aiohttp; dropped before the server's keep-alive
             # timeout (uvicorn's 5 s) closes them under a request.
             keepalive_expiry=1.0,
         )
+        levels: list[Level] = []
         async with httpx.AsyncClient(base_url=self.api, limits=limits, timeout=60) as http:
             env = self.system.env
             admin = await login(http, env["LIVEVOTE_ADMIN_EMAIL"], env["LIVEVOTE_ADMIN_PASSWORD"])
             voters = (await self._users(http))[: options.votes]
-            livevote = Livevote(options, self.system, self.settings, http, admin)
-            peer = Peer(self.peer_process, self.settings, options.concurrency)
-            rounds: list[tuple[Outcome, Outcome]] = []
-            for number in range(1, options.rounds + 1):
-                if options.rounds > 1:
-                    print(f"round {number} of {options.rounds}", flush=True)
-                last = number == options.rounds
-                rounds.append(await self._round(http, admin, voters, livevote, peer, last))
-        self._report(ceiling, store, rounds)
+            for concurrency in options.concurrencies:
+                if len(options.concurrencies) > 1:
+                    print(f"{concurrency} requests in flight", flush=True)
+                at_level = replace(options, concurrency=concurrency)
+                livevote = Livevote(at_level, self.system, self.settings, http, admin)
+                peer = Peer(self.peer_process, self.settings, concurrency)
+                level = Level(concurrency)
+                for number in range(1, options.rounds + 1):
+                    if options.rounds > 1:
+                        print(f"round {number} of {options.rounds}", flush=True)
+                    last = concurrency == options.concurrencies[-1] and number == options.rounds
+                    level.rounds.append(
+                        await self._round(http, admin, voters, livevote, peer, last)
+                    )
+                levels.append(level)
+        self._report(ceiling, store, levels)
 
     async def _round(
         self,
@@ -131,39 +148,28 @@ class Bench:
         print(f"  {count:,} users in {seconds:.1f} s ({count / seconds:.1f}/s)", flush=True)
         return users
 
-    def _report(
-        self, ceiling: Ceiling, store: StoreCeiling, rounds: Sequence[tuple[Outcome, Outcome]]
-    ) -> None:
+    def _report(self, ceiling: Ceiling, store: StoreCeiling, levels: Sequence[Level]) -> None:
         options = self.options
         print(
             f"\nlivevote bench: {options.users:,} users, {options.votes:,} votes in each of "
-            f"{options.votings} voting(s) per kind, "
-            f"concurrency {options.concurrency}, {options.replicas} process(es) of each "
-            f"service, {os.cpu_count()} CPUs; 1-minute load average "
+            f"{options.votings} voting(s) per kind, concurrency "
+            f"{', '.join(map(str, options.concurrencies))}, {options.replicas} process(es) "
+            f"of each service, {os.cpu_count()} CPUs; 1-minute load average "
             f"{self.load_before:.1f} at the start, {os.getloadavg()[0]:.1f} now"
         )
-        if len(rounds) > 1:
+        if options.rounds > 1:
             print(
-                f"{len(rounds)} rounds, each in votings of its own: the tables pool them "
-                "(every answer, the seconds and CPU added up, the peaks of all)"
+                f"{options.rounds} rounds at each concurrency, each in votings of its own: "
+                "the tables pool them (every answer, the seconds and CPU added up, the peaks "
+                "of all)"
             )
         print(
             "the plain peer (bench.peer): one FastAPI process on uvicorn, PyJWT bearer "
             "tokens, one insert per vote into the same store (a paid one: a conditional "
             "decrement of the balance first)\n"
         )
-        pairs: list[tuple[Run, Run]] = []
-        for index in range(2):  # free, then paid
-            outcomes = [round_[index] for round_ in rounds]
-            peer = Run.pooled([outcome.peer for outcome in outcomes])
-            measured = [o.livevote for o in outcomes if o.livevote is not None]
-            livevote = Run.pooled(measured) if measured else None
-            self.runs += [peer] + ([livevote] if livevote else [])
-            if livevote is not None and livevote.accepted:
-                pairs.append((peer, livevote))
-        report_runs(self.runs, ceiling)
         print(
-            f"\nbroker ceiling (aio-pika, persistent + confirmed, quorum queue, "
+            f"broker ceiling (aio-pika, persistent + confirmed, quorum queue, "
             f"{options.ceiling_in_flight} publishes in flight): {ceiling.rate:,.0f} messages/s "
             f"end to end ({ceiling.messages:,} in {ceiling.seconds:.2f} s; publishes confirmed "
             f"at {ceiling.messages / ceiling.publish_seconds:,.0f}/s)"
@@ -175,6 +181,31 @@ class Bench:
             f"{store.median_ms:.1f} ms each; {store.grouped_rate:,.0f}/s grouped as the "
             f"event store writes them ({store.inserts:,} each way)"
         )
+        compared: list[tuple[int, list[tuple[Run, Run]]]] = []
+        for level in levels:
+            if len(levels) > 1:
+                print(f"\n=== {level.concurrency} requests in flight ===")
+            compared.append((level.concurrency, self._report_level(ceiling, level.rounds)))
+        if len(levels) > 1:
+            report_levels(compared)
+
+    def _report_level(
+        self, ceiling: Ceiling, rounds: Sequence[tuple[Outcome, Outcome]]
+    ) -> list[tuple[Run, Run]]:
+        """The tables of one concurrency's rounds; the peer's and livevote's pooled run of
+        each kind livevote has one of."""
+        runs: list[Run] = []
+        pairs: list[tuple[Run, Run]] = []
+        for index in range(2):  # free, then paid
+            outcomes = [round_[index] for round_ in rounds]
+            peer = Run.pooled([outcome.peer for outcome in outcomes])
+            measured = [o.livevote for o in outcomes if o.livevote is not None]
+            livevote = Run.pooled(measured) if measured else None
+            runs += [peer] + ([livevote] if livevote else [])
+            if livevote is not None and livevote.accepted:
+                pairs.append((peer, livevote))
+        print()
+        report_runs(runs, ceiling)
         report_comparison(pairs)
         if len(rounds) > 1:
             report_rounds(
@@ -191,6 +222,7 @@ class Bench:
                     print(f"\n{named} run unavailable: {outcome.livevote_accounting}")
                 else:
                     report_accounting(named, outcome.livevote_accounting)
+        return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
