@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from bench.load import Run
 from contracts.voting import VoteCast
 from eventing.settings import RuntimeSettings
-from eventing.store import COMMITS
+from eventing.store import COMMITS, stored_event
 from services.wallet.store import OPEN_RESERVATIONS_COLLECTION
 
 
@@ -80,8 +80,8 @@ async def count_events(
         database = client[settings.database_name(service)]
         count = 0
         async for commit in database[COMMITS].find(query, {"events": 1}):
-            for event in commit["events"]:
-                if event["type"] == event_type and event["payload"].get("voting_id") in voting_ids:
+            for event in map(stored_event, commit["events"]):
+                if event.type == event_type and event.payload.get("voting_id") in voting_ids:
                     count += 1
         return count
     finally:

@@ -10,6 +10,12 @@ Every read is by ``_id``, the one key every MongoDB-wire server answers from an 
 prefix too, see scripts/ferretdb): a whole stream is one range of ids, the commits after
 a snapshot are read one by one, each naming the next.
 
+Each event is kept as its JSON text, not as a subdocument: the store reads a commit only
+whole, by ``_id``, and a MongoDB-wire server's work on a document grows with its fields
+(FerretDB took 0.09-0.10 ms of CPU per vote commit stored as text, in inserts of twenty,
+against 0.15-0.17 ms as subdocuments). Commits of the earlier layout, events as
+subdocuments, are read as well (:func:`stored_event`).
+
 The commits collection is also the outbox (:mod:`eventing.outbox`): the appends made at
 the same moment by one process are written together in one insert, an entry naming
 their commits first and then the commits, and publishing them deletes the entry.
@@ -68,8 +74,15 @@ class Commit:
             position=document["position"],
             stream=document["stream"],
             version=document["version"] + len(document["events"]) - 1,
-            events=tuple(Envelope.model_validate(e) for e in document["events"]),
+            events=tuple(map(stored_event, document["events"])),
         )
+
+
+def stored_event(stored: str | dict[str, Any]) -> Envelope:
+    """An event as a commit holds it: its JSON text, or (the earlier layout) a document."""
+    if isinstance(stored, str):
+        return Envelope.model_validate_json(stored)
+    return Envelope.model_validate(stored)
 
 
 class EventStore:
@@ -122,7 +135,7 @@ class EventStore:
             "_id": id_,
             "stream": stream,
             "version": first,
-            "events": [event.model_dump(mode="json") for event in positioned],
+            "events": [event.model_dump_json() for event in positioned],
         }
         try:
             await self._outbox.insert(document, stored)

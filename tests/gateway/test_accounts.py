@@ -11,10 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import Envelope
-from services.gateway.dependencies import Gateway
+from contracts.gateway import UserRegistered
 from services.gateway.domain import EmailClaim, EmailClaimed, User
 from tests.gateway.support import PASSWORD, error_of, log_in, sign_up, store_of, unique_email
-from tests.support import count_commits
 
 
 async def test_signup_creates_an_account(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -78,12 +77,13 @@ async def test_concurrent_signups_with_one_email_create_one_account(
     assert statuses == [201] + [409] * (len(emails) - 1)
     winner = next(n for n, r in enumerate(responses) if r.status_code == 201)
     await log_in(client, "race@example.com", f"password-{winner}")
-    gateway: Gateway = app.state.gateway
-    registrations = await count_commits(
-        gateway.runtime.db,
-        {"events.type": "gateway.UserRegistered", "events.payload.email": "race@example.com"},
-    )
-    assert registrations == 1
+    registrations = [
+        event
+        async for commit in store_of(app).replay()
+        for event in commit.events
+        if event.type == UserRegistered.type and event.payload["email"] == "race@example.com"
+    ]
+    assert len(registrations) == 1
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,33 @@ async def test_two_concurrent_appends_at_one_version_exactly_one_wins(store: Eve
     assert await store.version("account-1") == winners[0].version
 
 
+async def test_a_stream_stored_before_events_were_kept_as_text_reads_on_with_new_appends(
+    store: EventStore, settings: RuntimeSettings
+) -> None:
+    # A commit of the earlier layout: its events as documents.
+    earlier = event("stored as a document").model_copy(
+        update={"stream": "account-earlier", "version": 1}
+    )
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    await client[settings.database_name("store")][COMMITS].insert_one(
+        {
+            "_id": commit_id("account-earlier", 1),
+            "position": ObjectId(),
+            "stream": "account-earlier",
+            "version": 1,
+            "events": [earlier.model_dump(mode="json")],
+        }
+    )
+    await client.close()
+
+    later = await store.append("account-earlier", 1, [event("stored as text")])
+
+    stored = await store.read("account-earlier")
+    assert [e.message_id for e in stored] == [earlier.message_id, later.events[0].message_id]
+    assert [e.payload["user_id"] for e in stored] == ["stored as a document", "stored as text"]
+    assert await store.version("account-earlier") == 2
+
+
 async def test_the_streams_under_a_prefix_are_read_whole_and_in_order(store: EventStore) -> None:
     for version in range(12):
         await store.append("vote-v1:u1", version, [event(f"u1 {version + 1}")])
