@@ -140,51 +140,69 @@ class Repository(Generic[A]):
     ) -> tuple[A, T, bool] | None:
         short = False  # the stream was short when this change last saw it
         for attempt in range(CHANGE_ATTEMPTS):
-            if attempt == 0 and loaded is not None:
-                aggregate: A | None = loaded
-                recalled = False
-            else:
-                aggregate = self._recall(aggregate_id)
-                recalled = aggregate is not None
+            fresh = attempt == 0 and loaded is not None
+            aggregate = loaded if fresh else self._recall(aggregate_id)
             if aggregate is None:
                 load = self.get_or_new if create else self.get
                 aggregate = await load(aggregate_id, short=short)
-            if aggregate is None:
-                return None
+                if aggregate is None:
+                    return None
+                fresh = True
+                # As read, to catch up with should this change lose a race.
+                self._keep(aggregate)
             short = aggregate.version < aggregate.snapshot_after
             try:
                 outcome = decide(aggregate)
             except Exception:
-                if recalled and await self._moved_on(aggregate):
+                if not fresh and await self._caught_up(aggregate_id):
                     continue
                 raise
             if not aggregate.pending:
-                if recalled and await self._moved_on(aggregate):
+                if not fresh and await self._caught_up(aggregate_id):
                     continue
                 self._keep(aggregate)
                 return aggregate, outcome, False
             try:
                 await self.save(aggregate, cause, correlation_id=correlation_id)
             except ConcurrencyConflict:
-                if not recalled:
-                    # Spread the retries of writers that keep colliding on a busy stream.
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                if await self._caught_up(aggregate_id):
+                    continue
+                # Spread the retries of writers that keep colliding on a busy stream.
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return aggregate, outcome, True
         raise ConcurrencyConflict(self._factory(aggregate_id).stream, -1)
 
     def _recall(self, aggregate_id: str) -> A | None:
-        """The aggregate as this process last saw it, handed over: a change that fails
-        leaves no copy behind, and the next one reads the stream."""
-        return self._remembered.pop(aggregate_id, None)
+        """A copy of the aggregate as this process last saw it. The remembered one stays as
+        it was: a change that loses a race catches it up with the commits it missed."""
+        remembered = self._remembered.get(aggregate_id)
+        if remembered is None:
+            return None
+        self._remembered.move_to_end(aggregate_id)
+        return remembered.copy()
 
     def _keep(self, aggregate: A) -> None:
         if self._remember <= 0:
             return
         # A copy: the caller may go on using (and changing) the aggregate it was given.
         self._remembered[aggregate.id] = aggregate.copy()
+        self._remembered.move_to_end(aggregate.id)
         while len(self._remembered) > self._remember:
             self._remembered.popitem(last=False)
 
-    async def _moved_on(self, aggregate: A) -> bool:
-        return await self._store.has_commit_at(aggregate.stream, aggregate.version + 1)
+    async def _caught_up(self, aggregate_id: str) -> bool:
+        """Whether the remembered aggregate was behind its stream, now replayed up to its
+        end. A stream short of its snapshot threshold is read whole, in one round trip; a
+        longer one from the remembered version on, a commit per round trip (usually one
+        or two), where reading the aggregate again would read its snapshot and every
+        commit since."""
+        remembered = self._remembered.get(aggregate_id)
+        if remembered is None:
+            return False
+        if remembered.version < remembered.snapshot_after or not remembered.snapshot_after:
+            missed = (await self._store.read(remembered.stream))[remembered.version :]
+        else:
+            missed = await self._store.read(remembered.stream, after=remembered.version)
+        remembered.replay(missed)
+        return bool(missed)

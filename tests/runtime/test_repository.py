@@ -105,6 +105,34 @@ async def test_a_race_lost_on_a_short_stream_rereads_it_without_looking_for_a_sn
         await client.close()
 
 
+async def test_a_race_lost_on_a_long_stream_reads_only_the_commits_it_missed(
+    settings: RuntimeSettings,
+) -> None:
+    commands = SentCommands()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        store = EventStore(client[settings.database_name("repository")])
+        here, elsewhere = Repository(store, Account), Repository(store, Account)
+        await here.change("u3", Account.open)
+        for _ in range(Account.snapshot_after + 5):
+            await here.change("u3", grant(1))
+        # Another process reads it (leaving a snapshot) and appends twice.
+        await elsewhere.change("u3", grant(10))
+        await elsewhere.change("u3", grant(10))
+        commands.sent.clear()
+
+        changed = await here.change("u3", grant(1))
+
+        assert changed is not None and changed[0].available == Account.snapshot_after + 26
+        # The two commits it missed and the end of the stream: no snapshot looked up, no
+        # commit read twice.
+        assert commands.in_collection("find") == [COMMITS] * 3, commands.sent
+    finally:
+        await client.close()
+
+
 async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
