@@ -24,17 +24,6 @@ from tests.support import SentCommands, eventually
 
 
 @pytest.fixture
-async def recorded(settings: RuntimeSettings) -> AsyncIterator[tuple[EventStore, SentCommands]]:
-    """A store whose client's commands are recorded."""
-    commands = SentCommands()
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    yield EventStore(client[settings.database_name("store")]), commands
-    await client.close()
-
-
-@pytest.fixture
 async def store(settings: RuntimeSettings):
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     store = EventStore(client[settings.database_name("store")])

@@ -87,50 +87,36 @@ async def test_a_refusal_is_taken_again_on_the_newest_state(store: EventStore) -
 
 
 async def test_a_race_lost_on_a_short_stream_rereads_it_without_looking_for_a_snapshot(
-    settings: RuntimeSettings,
+    recorded: tuple[EventStore, SentCommands],
 ) -> None:
-    commands = SentCommands()
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    try:
-        store = EventStore(client[settings.database_name("repository")])
-        here, _ = await opened_in_both(store)
-        commands.sent.clear()
-        changed = await here.change("u1", grant(4))
-        assert changed is not None and changed[0].available == 7
-        # Three events a moment ago, far from a snapshot (Account.snapshot_after).
-        assert commands.in_collection("find") == [COMMITS], commands.sent
-    finally:
-        await client.close()
+    store, commands = recorded
+    here, _ = await opened_in_both(store)
+    commands.sent.clear()
+    changed = await here.change("u1", grant(4))
+    assert changed is not None and changed[0].available == 7
+    # Three events a moment ago, far from a snapshot (Account.snapshot_after).
+    assert commands.in_collection("find") == [COMMITS], commands.sent
 
 
 async def test_a_race_lost_on_a_long_stream_reads_only_the_commits_it_missed(
-    settings: RuntimeSettings,
+    recorded: tuple[EventStore, SentCommands],
 ) -> None:
-    commands = SentCommands()
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    try:
-        store = EventStore(client[settings.database_name("repository")])
-        here, elsewhere = Repository(store, Account), Repository(store, Account)
-        await here.change("u3", Account.open)
-        for _ in range(Account.snapshot_after + 5):
-            await here.change("u3", grant(1))
-        # Another process reads it (leaving a snapshot) and appends twice.
-        await elsewhere.change("u3", grant(10))
-        await elsewhere.change("u3", grant(10))
-        commands.sent.clear()
+    store, commands = recorded
+    here, elsewhere = Repository(store, Account), Repository(store, Account)
+    await here.change("u3", Account.open)
+    for _ in range(Account.snapshot_after + 5):
+        await here.change("u3", grant(1))
+    # Another process reads it (leaving a snapshot) and appends twice.
+    await elsewhere.change("u3", grant(10))
+    await elsewhere.change("u3", grant(10))
+    commands.sent.clear()
 
-        changed = await here.change("u3", grant(1))
+    changed = await here.change("u3", grant(1))
 
-        assert changed is not None and changed[0].available == Account.snapshot_after + 26
-        # The two commits it missed and the end of the stream: no snapshot looked up, no
-        # commit read twice.
-        assert commands.in_collection("find") == [COMMITS] * 3, commands.sent
-    finally:
-        await client.close()
+    assert changed is not None and changed[0].available == Account.snapshot_after + 26
+    # The two commits it missed and the end of the stream: no snapshot looked up, no
+    # commit read twice.
+    assert commands.in_collection("find") == [COMMITS] * 3, commands.sent
 
 
 async def test_changes_of_one_aggregate_at_once_in_one_process_take_turns(
