@@ -30,6 +30,7 @@ from scripts.launch import System
 @dataclass
 class Livevote:
     options: Options
+    concurrency: int
     system: System
     settings: RuntimeSettings
     http: httpx.AsyncClient
@@ -50,12 +51,12 @@ class Livevote:
         stops the meter once the votes are settled)."""
         print(
             f"{kind} run: {len(voters) * len(votings):,} votes in {len(votings)} voting(s), "
-            f"{self.options.concurrency} in flight",
+            f"{self.concurrency} in flight",
             flush=True,
         )
         meter = self.meter()
         meter.start()
-        run = await drive(self.api, kind, voters, votings, self.options.concurrency)
+        run = await drive(self.api, kind, voters, votings, self.concurrency)
         return run, meter
 
     async def free_run(
@@ -79,14 +80,14 @@ class Livevote:
         await bus.start()
         try:
             how = await grant_credits(
-                self.http, self.admin, voters, bus, self.options.concurrency, len(votings)
+                self.http, self.admin, voters, bus, self.concurrency, len(votings)
             )
         except Unavailable as error:
             return None, str(error)
         finally:
             await bus.stop()
         print(f"  granted {len(votings)} credit(s) each to {len(voters):,} users {how}", flush=True)
-        before = await balances(self.http, voters, self.options.concurrency)
+        before = await balances(self.http, voters, self.concurrency)
         run, meter = await self._drive("paid", voters, votings)
         if run.accepted == 0:
             meter.stop()
@@ -94,7 +95,7 @@ class Livevote:
         accounting = await self._paid_accounting(votings, run, meter)
         meter.measured(run)
         if isinstance(accounting, Accounting):
-            after = await balances(self.http, voters, self.options.concurrency)
+            after = await balances(self.http, voters, self.concurrency)
             accounting.debited = sum(before) - sum(after)
             accounting.debited_source = "users' balance drops, GET /me"
         return run, accounting

@@ -22,9 +22,7 @@ class Options:
     users: int
     votes: int
     votings: int
-    # Requests in flight in the runs being made; a run with several levels makes its
-    # rounds at each in turn (``concurrencies``), the first one first.
-    concurrency: int
+    # Requests in flight: the rounds are made at each level in turn, in this order.
     concurrencies: tuple[int, ...]
     ceiling_messages: int
     ceiling_in_flight: int
@@ -127,7 +125,6 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         users=args.users,
         votes=votes,
         votings=args.votings,
-        concurrency=args.concurrency[0],
         concurrencies=args.concurrency,
         ceiling_messages=args.ceiling_messages,
         ceiling_in_flight=args.ceiling_in_flight,

@@ -161,8 +161,10 @@ def report_comparison(pairs: Sequence[tuple[Run, Run]]) -> None:
     rows: list[list[object]] = []
     for peer, livevote in pairs:
         row: list[object] = [livevote.name]
-        for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True):
-            row += [theirs, ours, _shown(_quotient(ours, theirs))]
+        for theirs, ours, ratio in zip(
+            _measures(peer), _measures(livevote), _ratios(peer, livevote), strict=True
+        ):
+            row += [theirs, ours, _shown(ratio)]
         rows.append(row)
     headers = ["kind", "peer votes/s", "livevote votes/s", "ratio", "peer p99 ms"]
     headers += ["livevote p99 ms", "ratio", "peer CPU ms/vote", "livevote CPU ms/vote", "ratio"]
@@ -184,12 +186,9 @@ def report_levels(levels: Sequence[tuple[int, Sequence[tuple[Run, Run]]]]) -> No
     rows: list[list[object]] = []
     for concurrency, pairs in levels:
         for peer, livevote in pairs:
-            ratios = [
-                _quotient(ours, theirs)
-                for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True)
-            ]
+            ratios = map(_shown, _ratios(peer, livevote))
             met = [what for what, ok in _goals(peer, livevote) if ok]
-            rows.append([concurrency, livevote.name, *map(_shown, ratios), ", ".join(met) or "-"])
+            rows.append([concurrency, livevote.name, *ratios, ", ".join(met) or "-"])
     print("\neach concurrency's ratios (livevote ÷ peer, its rounds pooled):")
     print(table(["in flight", "kind", "votes/s", "p99", "CPU ms/vote", "goals met"], rows))
 
@@ -210,10 +209,7 @@ def report_rounds(rounds: Sequence[Sequence[tuple[Run, Run]]]) -> None:
     by_kind: dict[str, list[list[float | None]]] = {}
     for number, pairs in enumerate(rounds, start=1):
         for peer, livevote in pairs:
-            ratios = [
-                _quotient(ours, theirs)
-                for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True)
-            ]
+            ratios = _ratios(peer, livevote)
             by_kind.setdefault(livevote.name, []).append(ratios)
             rows.append([number, livevote.name, *map(_shown, ratios)])
     for kind, kind_ratios in by_kind.items():
@@ -231,8 +227,12 @@ def _measures(run: Run) -> tuple[float, float, float]:
     return run.rate(run.accepted), run.percentiles()[2], run.cpu_ms_per_vote
 
 
-def _quotient(value: float, peer: float) -> float | None:
-    return value / peer if peer > 0 else None
+def _ratios(peer: Run, livevote: Run) -> list[float | None]:
+    """Each of livevote's measures divided by the peer's; None where the peer's is 0."""
+    return [
+        ours / theirs if theirs > 0 else None
+        for theirs, ours in zip(_measures(peer), _measures(livevote), strict=True)
+    ]
 
 
 def _shown(ratio: float | None) -> str:

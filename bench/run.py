@@ -8,7 +8,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -80,7 +80,7 @@ class Bench:
             f"store ceiling: {options.store_inserts:,} inserts, one per command and grouped ...",
             flush=True,
         )
-        store = await store_ceiling(self.settings, options.store_inserts, options.concurrency)
+        store = await store_ceiling(self.settings, options.store_inserts, options.concurrencies[0])
         most = max(options.concurrencies)
         limits = httpx.Limits(
             max_connections=most,
@@ -97,8 +97,7 @@ class Bench:
             for concurrency in options.concurrencies:
                 if len(options.concurrencies) > 1:
                     print(f"{concurrency} requests in flight", flush=True)
-                at_level = replace(options, concurrency=concurrency)
-                livevote = Livevote(at_level, self.system, self.settings, http, admin)
+                livevote = Livevote(options, concurrency, self.system, self.settings, http, admin)
                 peer = Peer(self.peer_process, self.settings, concurrency)
                 level = Level(concurrency)
                 for number in range(1, options.rounds + 1):
@@ -141,9 +140,8 @@ class Bench:
         print(f"creating {count:,} users (signup + login) ...", flush=True)
         started = time.perf_counter()
         namespace = self.settings.namespace
-        users = await bounded(
-            (new_user(http, namespace, n) for n in range(count)), min(self.options.concurrency, 32)
-        )
+        at_once = min(max(self.options.concurrencies), 32)
+        users = await bounded((new_user(http, namespace, n) for n in range(count)), at_once)
         seconds = time.perf_counter() - started
         print(f"  {count:,} users in {seconds:.1f} s ({count / seconds:.1f}/s)", flush=True)
         return users
@@ -176,7 +174,7 @@ class Bench:
         )
         print("÷ ceiling = accepted votes/s (201 + 202) divided by the ceiling's messages/s")
         print(
-            f"store (the MongoDB-wire server, {options.concurrency} inserts in flight): "
+            f"store (the MongoDB-wire server, {options.concurrencies[0]} inserts in flight): "
             f"{store.rate:,.0f} commit inserts/s one per command, median "
             f"{store.median_ms:.1f} ms each; {store.grouped_rate:,.0f}/s grouped as the "
             f"event store writes them ({store.inserts:,} each way)"

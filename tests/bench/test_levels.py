@@ -11,11 +11,11 @@ def run(name: str, votes: int, seconds: float, latency: float, cpu: float) -> Ru
     return Run(name, [Sample(201, None, latency)] * votes, seconds, cpu={"all": cpu})
 
 
-def test_levels_are_taken_in_the_order_given_and_the_first_is_the_runs_first() -> None:
+def test_levels_are_taken_in_the_order_given_the_first_made_first() -> None:
     options = parse_options(["--concurrency", "16,64,256"])
 
     assert options.concurrencies == (16, 64, 256)
-    assert options.concurrency == 16
+    assert options.concurrencies[0] == 16
     assert parse_options([]).concurrencies == (64,)
 
 
