@@ -40,6 +40,13 @@ class Aggregate:
         twin.causes = set(self.causes)
         return twin
 
+    @property
+    def reads_whole(self) -> bool:
+        """Whether its stream is read in one query, every commit at once: it has no
+        snapshots, or is still short of its snapshot threshold. A longer stream is read
+        from its snapshot on, a commit per round trip."""
+        return not self.snapshot_after or self.version < self.snapshot_after
+
     @classmethod
     def stream_name(cls, aggregate_id: str) -> str:
         return f"{cls.stream_prefix}-{aggregate_id}"

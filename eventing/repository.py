@@ -150,7 +150,7 @@ class Repository(Generic[A]):
                 fresh = True
                 # As read, to catch up with should this change lose a race.
                 self._keep(aggregate)
-            short = aggregate.version < aggregate.snapshot_after
+            short = aggregate.reads_whole
             try:
                 outcome = decide(aggregate)
             except Exception:
@@ -193,14 +193,13 @@ class Repository(Generic[A]):
 
     async def _caught_up(self, aggregate_id: str) -> bool:
         """Whether the remembered aggregate was behind its stream, now replayed up to its
-        end. A stream short of its snapshot threshold is read whole, in one round trip; a
-        longer one from the remembered version on, a commit per round trip (usually one
-        or two), where reading the aggregate again would read its snapshot and every
-        commit since."""
+        end: a short stream read whole (:attr:`Aggregate.reads_whole`), a longer one from
+        the remembered version on (usually a commit or two), where reading the aggregate
+        again would read its snapshot and every commit since."""
         remembered = self._remembered.get(aggregate_id)
         if remembered is None:
             return False
-        if remembered.version < remembered.snapshot_after or not remembered.snapshot_after:
+        if remembered.reads_whole:
             missed = (await self._store.read(remembered.stream))[remembered.version :]
         else:
             missed = await self._store.read(remembered.stream, after=remembered.version)
