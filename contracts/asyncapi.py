@@ -15,11 +15,13 @@ from typing import Any
 from contracts.envelope import Envelope, Message, message_types
 from contracts.topology import (
     EVENT_SUBSCRIPTIONS,
+    SAGA_SUBSCRIPTIONS,
     SERVICES,
     UNPUBLISHED_EVENTS,
     command_queue,
     event_queue,
     routing_keys,
+    saga_queue,
     subscribed,
 )
 
@@ -44,6 +46,15 @@ def _handlers(message: type[Message]) -> list[str]:
 
 def _subscribers(message: type[Message]) -> list[str]:
     return [service for service in EVENT_SUBSCRIPTIONS if subscribed(service, message)]
+
+
+def _queues(service: str, message: type[Message]) -> str:
+    """Where ``service`` takes ``message`` from: a saga event from the saga queue of its
+    voter's shard (its routing key ends in the shard)."""
+    keys = subscribed(service, message)
+    if any(key in SAGA_SUBSCRIPTIONS.get(service, ()) for key in keys):
+        return f"{saga_queue(service, 0)}, {saga_queue(service, 1)}, ... by the voter's shard"
+    return event_queue(service)
 
 
 def _message_component(message: type[Message], schemas: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +131,7 @@ def build() -> dict[str, Any]:
             for subscriber in _subscribers(message):
                 operations[f"{subscriber}.receives.{message.type}"] = {
                     "action": "receive",
-                    "summary": f"{subscriber} consumes {name} from {event_queue(subscriber)}"
+                    "summary": f"{subscriber} consumes {name} from {_queues(subscriber, message)}"
                     + f" ({', '.join(subscribed(subscriber, message))})",
                     "channel": channel_ref,
                     "messages": [message_ref],

@@ -4,10 +4,11 @@ Every service declares the whole topology when it starts, so an event published 
 its consumer ever ran waits in that consumer's queue instead of being lost.
 """
 
+import zlib
 from collections.abc import Iterable
 from typing import Final, Literal, get_args, get_origin
 
-from contracts.envelope import Message, message_types
+from contracts.envelope import Envelope, Message, message_types
 
 SERVICES: Final = ("gateway", "voting", "wallet", "notifier", "scheduler")
 
@@ -22,15 +23,16 @@ def event_queue(service: str) -> str:
     return f"{service}.events"
 
 
+def saga_queue(service: str, shard: int) -> str:
+    """The paid-vote saga's events for ``service`` of the voters in ``shard``."""
+    return f"{service}.saga.{shard}"
+
+
 # Routing-key patterns (topic exchange) each service's event queue is bound with.
 EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "voting": (
         "scheduler.voting_open_time_reached",
         "scheduler.voting_close_time_reached",
-        # the paid-vote saga
-        "wallet.credits_reserved",
-        "wallet.credits_reservation_failed",
-        "wallet.credits_released",
     ),
     "scheduler": (
         "voting.voting_scheduled",
@@ -38,13 +40,7 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "voting.voting_cancelled",
         "voting.voting_closed",
     ),
-    "wallet": (
-        "gateway.user_registered",
-        # the paid-vote saga
-        "voting.vote_requested",
-        "voting.vote_cast.paid",
-        "voting.vote_rejected",
-    ),
+    "wallet": ("gateway.user_registered",),
     "notifier": (
         "gateway.user_registered",
         "gateway.preferences_changed",
@@ -57,6 +53,59 @@ EVENT_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
         "voting.voter_registered",
     ),
 }
+
+
+# The paid-vote saga's events, by the service that reacts to them. Each goes to one of
+# that service's saga queues by its voter (``saga_shard``), so that a voter's steps reach
+# the process preferring that shard (eventing.bus): one process then decides on a voter's
+# account, or their vote, in turn, where two took turns at random and each decided on
+# what the other had changed last (a lost race, read again from the store).
+SAGA_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "voting": (
+        "wallet.credits_reserved",
+        "wallet.credits_reservation_failed",
+        "wallet.credits_released",
+    ),
+    "wallet": (
+        "voting.vote_requested",
+        "voting.vote_cast.paid",
+        "voting.vote_rejected",
+    ),
+}
+
+# A saga event's routing key without a shard is what an earlier version published: the
+# event queue of its service stays bound to it, so that in a rolling upgrade nothing the
+# processes of that version publish goes unheard.
+
+# The payload field a saga event is sharded by: every one of them names its voter.
+SAGA_SHARD_FIELD: Final = "user_id"
+
+_SAGA_EVENTS: Final = frozenset(key for keys in SAGA_SUBSCRIPTIONS.values() for key in keys)
+
+
+def saga_shard(voter: str, shards: int) -> int:
+    """The shard of a voter's saga steps, one of ``shards`` (the same in every process
+    and version: a CRC, not Python's salted ``hash``)."""
+    return zlib.crc32(voter.encode()) % shards
+
+
+def published_key(event: Envelope, shards: int) -> str:
+    """The routing key ``event`` is published with: its own, and for a saga event the
+    shard of its voter after it (``voting.vote_requested.1``)."""
+    routing_key = event.routing_key
+    if routing_key not in _SAGA_EVENTS:
+        return routing_key
+    return f"{routing_key}.{saga_shard(str(event.payload[SAGA_SHARD_FIELD]), shards)}"
+
+
+def durable_queues(shards: int) -> list[str]:
+    """Every service's command, event and saga queues (without the namespace)."""
+    queues = [command_queue(service) for service in SERVICES]
+    queues += [event_queue(service) for service in EVENT_SUBSCRIPTIONS]
+    queues += [
+        saga_queue(service, shard) for service in SAGA_SUBSCRIPTIONS for shard in range(shards)
+    ]
+    return queues
 
 
 # Bindings an earlier version declared and this one does not: removed when a service
@@ -128,8 +177,9 @@ def routing_keys(message: type[Message]) -> list[str]:
 
 
 def subscribed(service: str, message: type[Message]) -> list[str]:
-    """The routing keys of ``message`` that reach ``service``'s event queue."""
-    patterns = EVENT_SUBSCRIPTIONS.get(service, ())
+    """The routing keys of ``message`` that reach ``service``'s event or saga queues
+    (before a saga event's shard)."""
+    patterns = EVENT_SUBSCRIPTIONS.get(service, ()) + SAGA_SUBSCRIPTIONS.get(service, ())
     return [key for key in routing_keys(message) if any(matches(p, key) for p in patterns)]
 
 

@@ -14,6 +14,13 @@ Topology (every name prefixed by the namespace setting):
   default exchange; a command to a queue that does not exist raises instead of vanishing;
   concurrent requests of one group may travel as one batch, see eventing.rpc) and one per
   service for the events it subscribes to (contracts.topology).
+- ``saga_shards`` saga queues per service that takes part in the paid-vote saga: a saga
+  event's routing key ends in its voter's shard, and each queue takes one shard. Every
+  process consumes every saga queue, one of them (its slot's) at a higher consumer
+  priority: RabbitMQ hands a queue's messages to its highest-priority consumer while that
+  one has room, so a voter's steps meet the process that decided their last one and
+  still remember it, and when that process is gone the others take its shard at once.
+  The slots are only a preference: two processes preferring one shard take turns.
 - ``dead-letter``: the exchange every queue dead-letters to, and ``dead-letters``, the
   queue behind it: a message whose handler failed ``delivery_limit`` times ends there, and
   a message that cannot be parsed goes there at once.
@@ -52,12 +59,16 @@ from contracts.envelope import UnknownMessageType
 from contracts.topology import (
     EVENT_SUBSCRIPTIONS,
     RETIRED_SUBSCRIPTIONS,
+    SAGA_SUBSCRIPTIONS,
     SERVICES,
     UNHEARD_EVENTS,
     UNPUBLISHED_EVENTS,
     command_queue,
+    durable_queues,
     event_queue,
     matches,
+    published_key,
+    saga_queue,
     subscription_gaps,
 )
 from eventing.logs import correlation, get_logger
@@ -77,6 +88,9 @@ log = get_logger(__name__)
 
 CommandHandler = Callable[[Any, Envelope], Awaitable[Reply]]
 EventHandler = Callable[[Any, Envelope], Awaitable[None]]
+
+# The consumer priorities of a process on the saga queues: its slot's shard, the others.
+PREFERRED, STANDBY = 1, 0
 
 
 class ServiceUnavailable(Exception):
@@ -142,6 +156,7 @@ class Bus:
             self.names("dead-letter"), type=ExchangeType.FANOUT, durable=True
         )
         self._broadcast_bindings: list[tuple[RabbitQueue, str]] = []
+        self._saga_handlers: dict[str, EventHandler] = {}
         self._replies = ReplyQueue(self.names(f"replies.{service}.{uuid.uuid4().hex[:12]}"))
 
     # Topology -----------------------------------------------------------------------
@@ -174,8 +189,7 @@ class Bus:
         )
 
     def all_queues(self) -> list[RabbitQueue]:
-        queues = [self.queue(command_queue(service)) for service in SERVICES]
-        queues += [self.queue(event_queue(service)) for service in EVENT_SUBSCRIPTIONS]
+        queues = [self.queue(name) for name in durable_queues(self.settings.saga_shards)]
         return [*queues, self.dead_letter_queue, self.unrouted_queue]
 
     async def declare_topology(self) -> None:
@@ -192,15 +206,37 @@ class Bus:
             await self.broker.declare_queue(self.queue(command_queue(service)))
         for service, patterns in EVENT_SUBSCRIPTIONS.items():
             queue = await self.broker.declare_queue(self.queue(event_queue(service)))
-            for pattern in patterns:
+            # A saga event with no shard is from an earlier version (contracts.topology).
+            for pattern in (*patterns, *SAGA_SUBSCRIPTIONS.get(service, ())):
                 await queue.bind(events, routing_key=pattern)
             for pattern in RETIRED_SUBSCRIPTIONS.get(service, ()):
                 # Unbinding what is not bound is no error.
                 await queue.unbind(events, routing_key=pattern)
+        for service, patterns in SAGA_SUBSCRIPTIONS.items():
+            for shard in range(self.settings.saga_shards):
+                queue = await self.broker.declare_queue(self.queue(saga_queue(service, shard)))
+                for pattern in patterns:
+                    await queue.bind(events, routing_key=f"{pattern}.{shard}")
 
     # Lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> None:
+    @property
+    def consumes_saga(self) -> bool:
+        """Whether this process consumes saga queues, and so wants a slot (see start)."""
+        return bool(self._saga_handlers)
+
+    async def start(self, saga_slot: int = 0) -> None:
+        """Connect, declare the topology and consume; a process consuming the saga
+        prefers the saga queue of its ``saga_slot``."""
+        if self._saga_handlers:
+            shards = self.settings.saga_shards
+            for shard in range(shards):
+                preferred = shard == saga_slot % shards
+                self._consume_events_of(
+                    self.queue(saga_queue(self.service, shard)),
+                    self._saga_handlers,
+                    priority=PREFERRED if preferred else STANDBY,
+                )
         await self.broker.connect()
         await self.declare_topology()
         await self.broker.start()
@@ -215,12 +251,16 @@ class Bus:
 
     # Publishing ---------------------------------------------------------------------
 
+    def route(self, event: Envelope) -> str:
+        """The routing key ``event`` is published with (a saga event's names its shard)."""
+        return published_key(event, self.settings.saga_shards)
+
     async def publish_event(self, event: Envelope) -> None:
         """Publish a persistent event and wait for the broker's confirm."""
         await self._publish(
             event.model_dump_json(),
             exchange=self.events_exchange,
-            routing_key=event.routing_key,
+            routing_key=self.route(event),
             message_id=event.message_id,
             correlation_id=event.correlation_id,
             message_type=event.type,
@@ -270,12 +310,12 @@ class Bus:
         if len(events) == 1:
             await self.publish_event(events[0])
             return
-        if len({event.routing_key for event in events}) != 1:
+        if len({self.route(event) for event in events}) != 1:
             raise ValueError("a batch of events has one routing key")
         await self._publish(
             BATCH_OF_ENVELOPES.dump_json(list(events)),
             exchange=self.events_exchange,
-            routing_key=events[0].routing_key,
+            routing_key=self.route(events[0]),
             message_id=uuid.uuid4().hex,
             correlation_id=None,
             message_type=BATCH_TYPE,
@@ -412,20 +452,31 @@ class Bus:
     def consume_events(
         self, handlers: Mapping[type[Message], EventHandler], *, stand_in: bool = False
     ) -> None:
-        """React to events on this service's event queue.
+        """React to events on this service's event queue and, for a service in the
+        paid-vote saga, its saga queues (subscribed to when the bus starts).
 
         A handler that raises has its message redelivered, up to the delivery limit, then
         dead-lettered; an unparseable message is dead-lettered at once. The handlers must
-        cover exactly what the service's queue is bound to (contracts.topology), unless
+        cover exactly what the service's queues are bound to (contracts.topology), unless
         they are a test's ``stand_in`` for the service, handling part of it.
         """
         gaps = subscription_gaps(self.service, handlers)
         if gaps and not stand_in:
             raise ValueError(f"{self.service}'s event handlers and bindings differ: {gaps}")
         by_type = {cls.type: counted("event", cls.type, h) for cls, h in handlers.items()}
-        queue = self.queue(event_queue(self.service))
+        self._consume_events_of(self.queue(event_queue(self.service)), by_type)
+        if self.service in SAGA_SUBSCRIPTIONS:
+            self._saga_handlers = by_type
 
-        @self.broker.subscriber(queue, no_reply=True, decoder=_as_received)
+    def _consume_events_of(
+        self, queue: RabbitQueue, by_type: Mapping[str, EventHandler], priority: int | None = None
+    ) -> None:
+        @self.broker.subscriber(
+            queue,
+            no_reply=True,
+            decoder=_as_received,
+            consume_args=None if priority is None else {"x-priority": priority},
+        )
         async def on_event(message: RabbitMessage) -> None:
             if message.raw_message.type == BATCH_TYPE:
                 batch = await _parse_batch(message)

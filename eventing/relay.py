@@ -37,6 +37,8 @@ log = get_logger(__name__)
 
 # Publishes events of one routing key as one message (eventing.bus.Bus.publish_events).
 Publish = Callable[[Sequence[Envelope]], Awaitable[None]]
+# The routing key an event is published with (eventing.bus.Bus.route): what it groups by.
+Route = Callable[[Envelope], str]
 # Shows a commit in the service's own read models (see OutboxRelay.project_before_publishing).
 Project = Callable[[Commit], Awaitable[None]]
 
@@ -88,9 +90,11 @@ class OutboxRelay:
         batch_size: int = 500,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 2.0,
+        route: Route = lambda event: event.routing_key,
     ) -> None:
         self._store = store
         self._publish = publish
+        self._route = route
         self._lease = lease
         self._batch_size = batch_size
         self._sweep_seconds = sweep_seconds
@@ -155,7 +159,7 @@ class OutboxRelay:
         for stream_commits in _by_stream(commits):
             events = [e for commit in stream_commits for e in commit.events if _heard(e)]
             if len(events) == 1:
-                lone_events[events[0].routing_key].append(events[0])
+                lone_events[self._route(events[0])].append(events[0])
             elif events:
                 in_order.append(events)
         batches = [

@@ -20,6 +20,7 @@ from eventing.health import CHECK_SECONDS, HealthServer
 from eventing.logs import configure_logging, get_logger
 from eventing.relay import Lease, OutboxRelay
 from eventing.settings import RuntimeSettings
+from eventing.slots import Slot
 from eventing.store import EventStore
 
 log = get_logger(__name__)
@@ -51,6 +52,10 @@ class ServiceRuntime:
             batch_size=self.settings.relay_batch_size,
             sweep_seconds=self.settings.relay_sweep_seconds,
             grace_seconds=self.settings.relay_grace_seconds,
+            route=self.bus.route,
+        )
+        self.saga_slot = Slot(
+            self.db, "saga-slot", timedelta(seconds=self.settings.saga_slot_seconds)
         )
         self._relay_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -109,14 +114,22 @@ class ServiceRuntime:
             await self.health.start()
         try:
             await self.store.ensure_indexes()
-            await self.bus.start()
+            if self.bus.consumes_saga:
+                await self.bus.start(saga_slot=await self.saga_slot.take())
+            else:
+                await self.bus.start()
         except BaseException:
+            await self.saga_slot.give_back()
             if self.health is not None:
                 await self.health.stop()
             raise
         self._relay_task = asyncio.create_task(self.relay.run(), name=f"{self.name}-relay")
         self._relay_task.add_done_callback(self._relay_ended)
-        log.info("service started", namespace=self.settings.namespace)
+        log.info(
+            "service started",
+            namespace=self.settings.namespace,
+            **({"saga_slot": self.saga_slot.number} if self.bus.consumes_saga else {}),
+        )
 
     async def stop(self) -> None:
         self._stopping = True
@@ -138,6 +151,7 @@ class ServiceRuntime:
                     await self.store.appends_landed()
                     await self.relay.flush()
         await self.bus.stop()
+        await self.saga_slot.give_back()
         await self.mongo.close()
         # Last, so that probes during the shutdown see it as alive and not ready.
         if self.health is not None:

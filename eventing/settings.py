@@ -38,6 +38,13 @@ class RuntimeSettings(BaseSettings):
     relay_sweep_seconds: float = Field(default=5.0, gt=0)
     relay_grace_seconds: float = Field(default=2.0, ge=0)
     relay_lease_seconds: float = Field(default=10.0, gt=0)
+    # The paid-vote saga's queues per service (contracts.topology.SAGA_SUBSCRIPTIONS): a
+    # voter's steps all go to one of them, and each process prefers one (its slot, a
+    # lease held for `saga_slot_seconds` and renewed), so set it to the number of voting
+    # and wallet processes. Every process of a system must have the same; raise it, never
+    # lower it, or what waits in the queues dropped is stranded there.
+    saga_shards: int = Field(default=2, ge=1, le=64)
+    saga_slot_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|console)$")
     # /healthz and /readyz for the orchestrator's probes (eventing.health); off unless set,

@@ -130,11 +130,9 @@ async def drop_namespace(servers: Servers, namespace: str) -> None:
         await client.close()
     connection = await aio_pika.connect(servers.rabbitmq_url)
     try:
-        from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+        from contracts.topology import durable_queues
 
-        queues = [command_queue(s) for s in SERVICES] + [
-            event_queue(s) for s in EVENT_SUBSCRIPTIONS
-        ]
+        queues = durable_queues(RuntimeSettings.model_fields["saga_shards"].default)
         queues += ["dead-letters", "unrouted", "probe"]
         channel = await connection.channel()
         for queue in queues:

@@ -7,7 +7,7 @@ import pytest
 from contracts import Envelope, Message
 from contracts.gateway import UserRegistered
 from contracts.scheduler import VotingOpenTimeReached
-from contracts.topology import EVENT_SUBSCRIPTIONS, matches, routing_keys
+from contracts.topology import EVENT_SUBSCRIPTIONS, matches, published_key, routing_keys
 from contracts.voting import (
     VoteCast,
     VoteRequested,
@@ -75,3 +75,20 @@ def test_a_handler_for_an_event_the_queue_never_gets_stops_the_service_from_star
     with pytest.raises(ValueError, match="VotingOpenTimeReached has a handler but no binding"):
         runtime.serve(events=handlers)
     ServiceRuntime("scheduler", RuntimeSettings()).serve(events=dict.fromkeys(handled, _ignore))
+
+
+def test_a_saga_event_is_published_with_its_voters_shard_and_others_as_they_are() -> None:
+    def requested(voter: str) -> Envelope:
+        return Envelope.wrap(
+            VoteRequested(vote_id="v", voting_id="x", user_id=voter, option_id="o", cost=1)
+        )
+
+    keys = {published_key(requested(f"voter-{n}"), 3) for n in range(60)}
+    assert keys == {"voting.vote_requested.0", "voting.vote_requested.1", "voting.vote_requested.2"}
+    # The same shard in every process and every run: CRC-32 of the voter's id.
+    assert published_key(requested("voter-1"), 3) == f"voting.vote_requested.{0xCD5D2035 % 3}"
+    assert published_key(requested("voter-1"), 1) == "voting.vote_requested.0"
+    free = VoteCast(vote_id="v", voting_id="x", user_id="u", option_id="o", kind="free")
+    assert published_key(Envelope.wrap(free), 3) == "voting.vote_cast.free"
+    paid = free.model_copy(update={"kind": "paid"})
+    assert published_key(Envelope.wrap(paid), 3).startswith("voting.vote_cast.paid.")

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from contracts.topology import EVENT_SUBSCRIPTIONS, SERVICES, command_queue, event_queue
+from contracts.topology import command_queue, durable_queues
+from eventing.settings import RuntimeSettings
 from tests.conftest import Servers, consumer_counts, queued_messages
 from tests.e2e.conftest import RunningSystem, signup_and_login
 from tests.e2e.paid import admin_headers, counted, open_voting, some_users
@@ -23,8 +24,7 @@ async def test_after_a_broker_restart_every_service_consumes_again(
         pytest.skip("the broker is not one this test run started, so it cannot restart it")
     restart: Any = servers.restart_broker
     namespace = own_system.namespace
-    queues = [f"{namespace}.{command_queue(s)}" for s in SERVICES]
-    queues += [f"{namespace}.{event_queue(s)}" for s in EVENT_SUBSCRIPTIONS]
+    queues = [f"{namespace}.{queue}" for queue in durable_queues(RuntimeSettings().saga_shards)]
 
     async with httpx.AsyncClient(base_url=own_system.api, timeout=15) as http:
         # Messages flow while the broker goes down and comes back.

@@ -10,9 +10,16 @@ import pytest
 
 from contracts import Envelope, Message
 from contracts.envelope import message_types
-from contracts.topology import EVENT_SUBSCRIPTIONS, UNHEARD_EVENTS, matches, routing_keys
+from contracts.scheduler import VotingOpenTimeReached
+from contracts.topology import (
+    EVENT_SUBSCRIPTIONS,
+    SAGA_SUBSCRIPTIONS,
+    UNHEARD_EVENTS,
+    matches,
+    routing_keys,
+)
 from contracts.voting import VoteCast
-from contracts.wallet import CreditsDebited, CreditsReserved
+from contracts.wallet import CreditsDebited
 from eventing.bus import Bus
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
@@ -43,14 +50,12 @@ async def test_a_retired_binding_is_removed_and_routes_nothing_any_more(
             await upgraded.bus.publish_event(Envelope.wrap(free_vote))
             # Bound on purpose, and published after it: had the old binding stayed, the
             # vote would be the first message in the queue.
-            marker = CreditsReserved(
-                reservation_id="r", user_id="u", voting_id="x", amount=1, expires_at=LATER
-            )
+            marker = VotingOpenTimeReached(voting_id="x", due_at=LATER)
             await upgraded.bus.publish_event(Envelope.wrap(marker))
 
             first_message = await queue.get(timeout=10, fail=True)
             assert first_message is not None
-            assert first_message.type == "wallet.CreditsReserved"
+            assert first_message.type == "scheduler.VotingOpenTimeReached"
         finally:
             await upgraded.bus.stop()
     finally:
@@ -64,7 +69,7 @@ def test_every_event_published_is_taken_by_a_queue_or_known_to_go_unheard() -> N
     taken = {
         key
         for key in keys
-        for patterns in EVENT_SUBSCRIPTIONS.values()
+        for patterns in (*EVENT_SUBSCRIPTIONS.values(), *SAGA_SUBSCRIPTIONS.values())
         if any(matches(pattern, key) for pattern in patterns)
     }
     assert sorted(keys - taken - set(UNHEARD_EVENTS)) == []
