@@ -55,7 +55,8 @@ class Memory:
 
     at_start: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
-    # The largest sum over every measured process at one moment.
+    # The largest sum over the system's processes at one moment (every measured one but
+    # the bench's own client, which is no part of the system and keeps every sample).
     peak_total: int = 0
 
     @classmethod
@@ -197,7 +198,8 @@ class Meter:
         sizes = self._read_memory()
         for name, size in sizes.items():
             self.memory.peak[name] = max(size, self.memory.peak.get(name, 0))
-        self.memory.peak_total = max(sum(sizes.values()), self.memory.peak_total)
+        system = sum(size for name, size in sizes.items() if name != BENCH_CLIENT)
+        self.memory.peak_total = max(system, self.memory.peak_total)
 
     def _sample_until_stopped(self) -> None:
         while not self._stopped.wait(SAMPLE_SECONDS):

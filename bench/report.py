@@ -145,7 +145,7 @@ def report_memory(runs: Sequence[Run]) -> None:
         peaks = [_mib(run.memory.peak.get(name)) if run.memory else "-" for run in measured]
         rows.append([name, _mib(at_start[name]), *peaks])
     totals = [_mib(run.memory.peak_total) if run.memory else "-" for run in measured]
-    rows.append(["all (at one moment)", "", *totals])
+    rows.append(["system (at one moment)", "", *totals])
     print("\npeak resident memory (RSS) in MiB during each run, next to the size at the start:")
     print(table(["process", "at start", *(run.name for run in measured)], rows))
 

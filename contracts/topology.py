@@ -79,8 +79,13 @@ SAGA_SUBSCRIPTIONS: Final[dict[str, tuple[str, ...]]] = {
 
 # The payload field a saga event is sharded by: every one of them names its voter.
 SAGA_SHARD_FIELD: Final = "user_id"
+# ... but for the wallet's answer to a request that names the shard of the voting
+# process holding it: that process then settles the vote it has just saved, and hands
+# the outcome to the request itself.
+ANSWER_SHARD_FIELD: Final = "answer_shard"
 
 _SAGA_EVENTS: Final = frozenset(key for keys in SAGA_SUBSCRIPTIONS.values() for key in keys)
+_ANSWERS: Final = frozenset(SAGA_SUBSCRIPTIONS["voting"])
 
 
 def saga_shard(voter: str, shards: int) -> int:
@@ -91,10 +96,13 @@ def saga_shard(voter: str, shards: int) -> int:
 
 def published_key(event: Envelope, shards: int) -> str:
     """The routing key ``event`` is published with: its own, and for a saga event the
-    shard of its voter after it (``voting.vote_requested.1``)."""
+    shard of its voter after it (``voting.vote_requested.1``), or the one an answer names."""
     routing_key = event.routing_key
     if routing_key not in _SAGA_EVENTS:
         return routing_key
+    named = event.payload.get(ANSWER_SHARD_FIELD) if routing_key in _ANSWERS else None
+    if named is not None:
+        return f"{routing_key}.{int(named) % shards}"
     return f"{routing_key}.{saga_shard(str(event.payload[SAGA_SHARD_FIELD]), shards)}"
 
 

@@ -240,6 +240,9 @@ class VoteRequested(Message):
     user_id: str
     option_id: str
     cost: int
+    # The voting saga queue the wallet's answer goes to: the one the process holding the
+    # request prefers (None, as from earlier versions: the voter's).
+    answer_shard: int | None = None
 
 
 class VoteRejected(Message):

@@ -231,6 +231,8 @@ class CreditsReserved(Message):
     voting_id: str
     amount: int
     expires_at: datetime
+    # The request's answer_shard (contracts.voting.VoteRequested), where this goes.
+    answer_shard: int | None = None
 
 
 class CreditsReservationFailed(Message):
@@ -241,6 +243,7 @@ class CreditsReservationFailed(Message):
     reservation_id: str
     voting_id: str
     reason: str  # an ErrorCode: INSUFFICIENT_CREDITS
+    answer_shard: int | None = None  # as CreditsReserved's
 
 
 class CreditsDebited(Message):

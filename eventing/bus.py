@@ -157,6 +157,8 @@ class Bus:
         )
         self._broadcast_bindings: list[tuple[RabbitQueue, str]] = []
         self._saga_handlers: dict[str, EventHandler] = {}
+        # The saga queue this process prefers, once started (None: it consumes none).
+        self.preferred_saga_shard: int | None = None
         self._replies = ReplyQueue(self.names(f"replies.{service}.{uuid.uuid4().hex[:12]}"))
 
     # Topology -----------------------------------------------------------------------
@@ -229,13 +231,12 @@ class Bus:
         """Connect, declare the topology and consume; a process consuming the saga
         prefers the saga queue of its ``saga_slot``."""
         if self._saga_handlers:
-            shards = self.settings.saga_shards
-            for shard in range(shards):
-                preferred = shard == saga_slot % shards
+            self.preferred_saga_shard = saga_slot % self.settings.saga_shards
+            for shard in range(self.settings.saga_shards):
                 self._consume_events_of(
                     self.queue(saga_queue(self.service, shard)),
                     self._saga_handlers,
-                    priority=PREFERRED if preferred else STANDBY,
+                    priority=PREFERRED if shard == self.preferred_saga_shard else STANDBY,
                 )
         await self.broker.connect()
         await self.declare_topology()

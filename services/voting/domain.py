@@ -369,8 +369,16 @@ class Vote(Aggregate):
         vote saved was some 4% of the voting service's CPU per free vote."""
         return self._shallow_copy()
 
-    def cast(self, voting: Voting, user_id: str, option_id: str, now: datetime) -> None:
-        """A new vote: counted at once when free, requested when it costs credits."""
+    def cast(
+        self,
+        voting: Voting,
+        user_id: str,
+        option_id: str,
+        now: datetime,
+        answer_shard: int | None = None,
+    ) -> None:
+        """A new vote: counted at once when free, requested when it costs credits (the
+        wallet's answer to go to the saga queue ``answer_shard``, or the voter's)."""
         if self.state in ("pending", "confirmed"):
             raise Rejected(
                 ErrorCode.ALREADY_VOTED,
@@ -397,6 +405,7 @@ class Vote(Aggregate):
                     user_id=user_id,
                     option_id=option_id,
                     cost=voting.cost,
+                    answer_shard=answer_shard,
                 )
             )
 

@@ -13,7 +13,7 @@ from services.voting.lifecycle import Lifecycle
 from services.voting.queries import Queries
 from services.voting.settings import VotingSettings
 from services.voting.store import VotingReadModels
-from services.voting.votes import Ballots, Broadcast
+from services.voting.votes import AnswerShard, Ballots, Broadcast
 
 
 class VotingHandlers:
@@ -24,13 +24,14 @@ class VotingHandlers:
         clock: Clock,
         settings: VotingSettings,
         broadcast: Broadcast,
+        answer_shard: AnswerShard,
     ) -> None:
         self._changes = Changes(
             store, read_models, settings.voting_cache_seconds, settings.voting_cache_size
         )
         self.recent = self._changes.recent
         self.lifecycle = Lifecycle(self._changes, clock, settings)
-        self.ballots = Ballots(self._changes, clock, settings, broadcast)
+        self.ballots = Ballots(self._changes, clock, settings, broadcast, answer_shard)
         self.queries = Queries(self._changes, clock)
 
     def commands(self) -> HandlerMap[Reply]:

@@ -15,7 +15,12 @@ class VotingService(ServiceRuntime):
         super().__init__("voting", settings)
         self.read_models = VotingReadModels(self.db, self.store)
         self.handlers = VotingHandlers(
-            self.store, self.read_models, clock or SystemClock(), settings, self.bus.broadcast
+            self.store,
+            self.read_models,
+            clock or SystemClock(),
+            settings,
+            self.bus.broadcast,
+            lambda: self.bus.preferred_saga_shard,
         )
         self.relay.project_before_publishing(self.read_models.project)
         self.serve(commands=self.handlers.commands(), events=self.handlers.events())

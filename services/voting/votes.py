@@ -41,6 +41,9 @@ log = get_logger(__name__)
 
 # Publishes a message to the broadcast queues bound to a routing key (Bus.broadcast).
 Broadcast = Callable[[Envelope, str], Awaitable[None]]
+# The saga queue this process prefers (Bus.preferred_saga_shard): a paid vote's request
+# names it, so that the wallet's answer comes back here, where the request waits.
+AnswerShard = Callable[[], int | None]
 
 
 class Outcomes:
@@ -98,10 +101,16 @@ class Outcomes:
 
 class Ballots:
     def __init__(
-        self, changes: Changes, clock: Clock, settings: VotingSettings, broadcast: Broadcast
+        self,
+        changes: Changes,
+        clock: Clock,
+        settings: VotingSettings,
+        broadcast: Broadcast,
+        answer_shard: AnswerShard,
     ) -> None:
         self._changes = changes
         self._broadcast = broadcast
+        self._answer_shard = answer_shard
         self._votes = changes.votes
         self._clock = clock
         self._settings = settings
@@ -165,7 +174,9 @@ class Ballots:
                     self._votes,
                     key,
                     envelope,
-                    lambda v: v.cast(voting, command.user_id, command.option_id, now),
+                    lambda v: v.cast(
+                        voting, command.user_id, command.option_id, now, self._answer_shard()
+                    ),
                     create=True,
                     loaded=existing or Vote(key),
                 )
@@ -187,7 +198,7 @@ class Ballots:
         """
         vote = Vote(Vote.key(voting.id, command.user_id))
         try:
-            vote.cast(voting, command.user_id, command.option_id, now)
+            vote.cast(voting, command.user_id, command.option_id, now, self._answer_shard())
         except Rejected:
             return None
         if vote.state == "pending":

@@ -232,16 +232,22 @@ class Account(Aggregate):
     # The paid-vote saga ---------------------------------------------------------------
 
     def reserve(
-        self, reservation_id: str, voting_id: str, amount: int, expires_at: datetime
+        self,
+        reservation_id: str,
+        voting_id: str,
+        amount: int,
+        expires_at: datetime,
+        answer_shard: int | None = None,
     ) -> None:
         """Hold ``amount`` credits for a requested vote, or record why not; a reservation
-        already decided (either way) is not decided again."""
+        already decided (either way) is not decided again. The answer goes to the saga
+        queue the request named (``answer_shard``)."""
         if reservation_id in self.reservations:
             return
         if amount <= 0:
-            self._fail(reservation_id, voting_id, ErrorCode.VALIDATION_ERROR)
+            self._fail(reservation_id, voting_id, ErrorCode.VALIDATION_ERROR, answer_shard)
         elif self.available < amount:
-            self._fail(reservation_id, voting_id, ErrorCode.INSUFFICIENT_CREDITS)
+            self._fail(reservation_id, voting_id, ErrorCode.INSUFFICIENT_CREDITS, answer_shard)
         else:
             self.trigger(
                 CreditsReserved(
@@ -250,16 +256,20 @@ class Account(Aggregate):
                     voting_id=voting_id,
                     amount=amount,
                     expires_at=expires_at,
+                    answer_shard=answer_shard,
                 )
             )
 
-    def _fail(self, reservation_id: str, voting_id: str, reason: ErrorCode) -> None:
+    def _fail(
+        self, reservation_id: str, voting_id: str, reason: ErrorCode, answer_shard: int | None
+    ) -> None:
         self.trigger(
             CreditsReservationFailed(
                 user_id=self.id,
                 reservation_id=reservation_id,
                 voting_id=voting_id,
                 reason=reason,
+                answer_shard=answer_shard,
             )
         )
 

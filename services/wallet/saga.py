@@ -59,7 +59,9 @@ class PaidVotes:
         )
         account, _ = await self._accounts.decide(
             event.user_id,
-            lambda account: account.reserve(event.vote_id, event.voting_id, event.cost, expires_at),
+            lambda account: account.reserve(
+                event.vote_id, event.voting_id, event.cost, expires_at, event.answer_shard
+            ),
             cause=envelope,
         )
         reservation = account.reservations[event.vote_id]

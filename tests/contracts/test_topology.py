@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from contracts import Envelope, Message
@@ -16,12 +18,15 @@ from contracts.voting import (
     VotingRescheduled,
     VotingScheduled,
 )
+from contracts.wallet import CreditsReserved
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from services.notifier.service import NotifierService
 from services.scheduler.service import SchedulerService
 from services.voting.service import VotingService
 from services.wallet.service import WalletService
+
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def test_topic_patterns_match_as_the_broker_matches_them() -> None:
@@ -92,3 +97,19 @@ def test_a_saga_event_is_published_with_its_voters_shard_and_others_as_they_are(
     assert published_key(Envelope.wrap(free), 3) == "voting.vote_cast.free"
     paid = free.model_copy(update={"kind": "paid"})
     assert published_key(Envelope.wrap(paid), 3).startswith("voting.vote_cast.paid.")
+
+
+def test_the_wallets_answer_goes_to_the_shard_its_request_named() -> None:
+    answer = CreditsReserved(
+        user_id="voter-1", reservation_id="v", voting_id="x", amount=1, expires_at=LATER
+    )
+    by_voter = published_key(Envelope.wrap(answer), 3)
+    named = answer.model_copy(update={"answer_shard": 2})
+    assert published_key(Envelope.wrap(named), 3) == "wallet.credits_reserved.2"
+    assert published_key(Envelope.wrap(named), 2) == "wallet.credits_reserved.0"
+    assert by_voter == f"wallet.credits_reserved.{0xCD5D2035 % 3}"
+    # The request itself goes to the wallet by its voter, whatever answer it asks for.
+    request = VoteRequested(
+        vote_id="v", voting_id="x", user_id="voter-1", option_id="o", cost=1, answer_shard=2
+    )
+    assert published_key(Envelope.wrap(request), 3) == f"voting.vote_requested.{0xCD5D2035 % 3}"

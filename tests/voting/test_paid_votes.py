@@ -15,11 +15,13 @@ from contracts.voting import (
     GetMyVote,
     GetResults,
     VoteCast,
+    VoteRejected,
     VoteRequested,
     Voters,
 )
 from contracts.wallet import CreditsReleased, CreditsReservationFailed, CreditsReserved
 from eventing.service import ServiceRuntime
+from services.voting.service import VotingService
 from tests.support import eventually
 from tests.voting.conftest import START, Voting
 
@@ -53,6 +55,7 @@ def reserved(
         voting_id=request.voting_id,
         amount=request.cost,
         expires_at=START + timedelta(minutes=15) + expires_in,
+        answer_shard=request.answer_shard,
     )
 
 
@@ -62,6 +65,7 @@ def refused(request: VoteRequested) -> CreditsReservationFailed:
         reservation_id=request.vote_id,
         voting_id=request.voting_id,
         reason=ErrorCode.INSUFFICIENT_CREDITS,
+        answer_shard=request.answer_shard,
     )
 
 
@@ -145,6 +149,56 @@ async def test_only_an_outcome_no_request_here_waits_for_is_broadcast(
         # Broadcast after u1's would have been, by the same process: u2's comes alone.
         await eventually(lambda: heard == ["u2"])
     finally:
+        await wallet.stop()
+        await listener.stop()
+
+
+async def test_the_wallets_answer_comes_back_to_the_process_holding_the_request(
+    voting: Voting, gateway: ServiceRuntime
+) -> None:
+    voting_id, option = await open_paid_voting(voting)
+    other = VotingService(voting.runtime.settings, voting.clock)
+    outcomes: list[str] = []
+    markers: list[str] = []
+
+    async def hear(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteCast | VoteRejected)
+        (markers if event.vote_id == "marker" else outcomes).append(event.user_id)
+
+    listener = ServiceRuntime("gateway", voting.runtime.settings)
+    listener.bus.consume_broadcast({VoteCast: hear, VoteRejected: hear}, [UNANSWERED_OUTCOME])
+    wallet = ServiceRuntime("wallet", voting.runtime.settings)
+
+    async def reserve(event: Message, _: Envelope) -> None:
+        assert isinstance(event, VoteRequested)
+        await gateway.bus.publish_event(Envelope.wrap(reserved(event)))
+
+    wallet.serve(events={VoteRequested: reserve}, stand_in=True)
+    processes = (voting.runtime, other)
+    await listener.start()
+    await wallet.start()
+    await other.start()
+    try:
+        assert {process.bus.preferred_saga_shard for process in processes} == {0, 1}
+        # The requests go to either process; each waits there for its outcome.
+        voters = [f"u{n}" for n in range(20)]
+        replies = await asyncio.gather(
+            *(
+                voting.ask(CastVote(voting_id=voting_id, user_id=v, option_id=option))
+                for v in voters
+            )
+        )
+        assert [reply.result and reply.result["status"] for reply in replies] == ["confirmed"] * 20
+
+        # What a process broadcasts reaches the listener in order: once its marker is
+        # heard, so is any outcome it settled for a request the other process held.
+        for n, process in enumerate(processes):
+            marker = VoteRejected(vote_id="marker", voting_id=voting_id, user_id=f"{n}", reason="")
+            await process.bus.broadcast(Envelope.wrap(marker), UNANSWERED_OUTCOME)
+        await eventually(lambda: len(markers) == 2)
+        assert outcomes == []
+    finally:
+        await other.stop()
         await wallet.stop()
         await listener.stop()
 

@@ -90,7 +90,8 @@ def test_a_reservation_holds_credits_until_debited() -> None:
 def test_available_credits_bound_reservations() -> None:
     account = funded(1)
     account.reserve("v1", "voting-1", 1, LATER)
-    account.reserve("v2", "voting-2", 1, LATER)
+    # Each answer goes back to the saga queue its request named.
+    account.reserve("v2", "voting-2", 1, LATER, answer_shard=1)
     assert new_events(account, 2) == [
         CreditsReserved(
             user_id="ada", reservation_id="v1", voting_id="voting-1", amount=1, expires_at=LATER
@@ -100,6 +101,7 @@ def test_available_credits_bound_reservations() -> None:
             reservation_id="v2",
             voting_id="voting-2",
             reason="INSUFFICIENT_CREDITS",
+            answer_shard=1,
         ),
     ]
     assert account.available == 0
