@@ -11,9 +11,12 @@ from typing import Generic, TypeVar
 
 from contracts import Envelope
 from eventing.aggregate import Aggregate
+from eventing.logs import get_logger
 from eventing.settings import cache_bounds
 from eventing.snapshots import Snapshots
 from eventing.store import Commit, ConcurrencyConflict, EventStore
+
+log = get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -77,13 +80,31 @@ class Repository(Generic[A]):
             else Envelope.wrap(event, correlation_id=correlation_id)
             for event in aggregate.pending
         ]
-        commit = await self._store.append(aggregate.stream, aggregate.version, envelopes)
+        before = aggregate.version
+        commit = await self._store.append(aggregate.stream, before, envelopes)
         aggregate.version = commit.version
         aggregate.pending.clear()
         if cause is not None:
             aggregate.causes.add(cause.message_id)
         self._keep(aggregate)
+        every = aggregate.snapshot_after
+        if every and commit.version // every > before // every:
+            await self._snapshot_saved(aggregate)
         return commit
+
+    async def _snapshot_saved(self, aggregate: A) -> None:
+        """Snapshot an aggregate whose stream has passed another ``snapshot_after`` events.
+
+        Loads write snapshots too, but a process that remembers what it saved never loads
+        it: the stream of an account only its process changes (saga affinity) would
+        otherwise keep its first snapshot, and the next load anywhere, after a restart say,
+        would read every commit since, one round trip each. The commit stands whatever
+        happens here: a snapshot is only a cache.
+        """
+        try:
+            await self._snapshots.save(aggregate)
+        except Exception as error:  # noqa: BLE001 - the store is down: the next one will do
+            log.warning("snapshot not written", stream=aggregate.stream, error=repr(error))
 
     async def change(
         self,

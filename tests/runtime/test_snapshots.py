@@ -130,3 +130,20 @@ async def test_an_aggregate_with_short_streams_neither_reads_nor_writes_snapshot
     await accounts.get("u1")
     assert store.events_read == [GRANTS + 1, GRANTS + 1]
     assert await snapshots(store).count_documents({}) == 0
+
+
+async def test_a_stream_changed_by_one_process_only_keeps_its_snapshot_current(
+    store: CountedStore,
+) -> None:
+    # It remembers what it saved, so it never loads the account again after its first
+    # change: the snapshots come from its saves.
+    writer = Repository(store, Account)
+    await writer.change("u1", Account.open)
+    for _ in range(GRANTS + 5):
+        await writer.change("u1", lambda account: account.grant(1, "a test grant", "admin"))
+    assert store.events_read == [0]
+
+    account = await loaded(store)
+    assert (account.available, account.version) == (GRANTS + 5, GRANTS + 6)
+    # The snapshot of the last multiple of the threshold passed, and the commits since.
+    assert store.events_read == [0, (GRANTS + 6) % Account.snapshot_after]
