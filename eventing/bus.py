@@ -311,12 +311,13 @@ class Bus:
         if len(events) == 1:
             await self.publish_event(events[0])
             return
-        if len({self.route(event) for event in events}) != 1:
+        routing_keys = {self.route(event) for event in events}
+        if len(routing_keys) != 1:
             raise ValueError("a batch of events has one routing key")
         await self._publish(
             BATCH_OF_ENVELOPES.dump_json(list(events)),
             exchange=self.events_exchange,
-            routing_key=self.route(events[0]),
+            routing_key=routing_keys.pop(),
             message_id=uuid.uuid4().hex,
             correlation_id=None,
             message_type=BATCH_TYPE,

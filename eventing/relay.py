@@ -87,10 +87,10 @@ class OutboxRelay:
         publish: Publish,
         lease: Lease,
         *,
+        route: Route,
         batch_size: int = 500,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 2.0,
-        route: Route = lambda event: event.routing_key,
     ) -> None:
         self._store = store
         self._publish = publish

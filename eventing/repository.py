@@ -57,7 +57,7 @@ class Repository(Generic[A]):
             return None
         aggregate.replay(events)
         if aggregate.snapshot_after and len(events) >= aggregate.snapshot_after:
-            await self._snapshots.save(aggregate)
+            await self._snapshot(aggregate)
         return aggregate
 
     async def get_or_new(self, aggregate_id: str, *, short: bool = False) -> A:
@@ -89,18 +89,16 @@ class Repository(Generic[A]):
         self._keep(aggregate)
         every = aggregate.snapshot_after
         if every and commit.version // every > before // every:
-            await self._snapshot_saved(aggregate)
+            # Loads write snapshots too, but a process that remembers what it saved never
+            # loads it: an account only its process changes (saga affinity) would keep its
+            # first snapshot, and its next load, after a restart say, would read every
+            # commit since, one round trip each.
+            await self._snapshot(aggregate)
         return commit
 
-    async def _snapshot_saved(self, aggregate: A) -> None:
-        """Snapshot an aggregate whose stream has passed another ``snapshot_after`` events.
-
-        Loads write snapshots too, but a process that remembers what it saved never loads
-        it: the stream of an account only its process changes (saga affinity) would
-        otherwise keep its first snapshot, and the next load anywhere, after a restart say,
-        would read every commit since, one round trip each. The commit stands whatever
-        happens here: a snapshot is only a cache.
-        """
+    async def _snapshot(self, aggregate: A) -> None:
+        """Snapshot the aggregate as it stands; a snapshot is only a cache, so the load or
+        the commit that led here stands whatever happens to it."""
         try:
             await self._snapshots.save(aggregate)
         except Exception as error:  # noqa: BLE001 - the store is down: the next one will do

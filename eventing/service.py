@@ -114,10 +114,8 @@ class ServiceRuntime:
             await self.health.start()
         try:
             await self.store.ensure_indexes()
-            if self.bus.consumes_saga:
-                await self.bus.start(saga_slot=await self.saga_slot.take())
-            else:
-                await self.bus.start()
+            saga_slot = await self.saga_slot.take() if self.bus.consumes_saga else 0
+            await self.bus.start(saga_slot=saga_slot)
         except BaseException:
             await self.saga_slot.give_back()
             if self.health is not None:

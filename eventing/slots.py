@@ -42,16 +42,15 @@ class Slot:
             if await lease.acquire():
                 self._lease, self.number = lease, number
                 break
-        self._renewing = asyncio.create_task(self._renew(), name=f"{self._name}-renewal")
+        self._renewing = asyncio.create_task(self._renew(lease), name=f"{self._name}-renewal")
         return self.number
 
-    async def _renew(self) -> None:
-        assert self._lease is not None
+    async def _renew(self, lease: Lease) -> None:
         held = True
         while True:
             await asyncio.sleep(self._ttl.total_seconds() / 3)
             try:
-                renewed = await self._lease.acquire()
+                renewed = await lease.acquire()
             except Exception as error:  # noqa: BLE001 - the store is down: try again later
                 log.warning("could not renew the slot", slot=self.number, error=repr(error))
                 continue

@@ -15,7 +15,7 @@ from contracts.gateway import UserRegistered
 from contracts.topology import UNPUBLISHED_EVENTS
 from contracts.wallet import AccountOpened
 from eventing.dedupe import ProcessedMessages
-from eventing.relay import OutboxRelay
+from eventing.relay import OutboxRelay, Publish
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from tests.conftest import Servers
@@ -84,7 +84,9 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         def killed(*_: Any, **__: Any) -> None:
             raise RelayKilled
 
-        dying = OutboxRelay(gateway.store, gateway.bus.publish_events, gateway.relay._lease)
+        dying = OutboxRelay(
+            gateway.store, gateway.bus.publish_events, gateway.relay._lease, route=gateway.bus.route
+        )
         dying._store = _StoreDyingOnMark(gateway.store, killed)  # type: ignore[assignment]
         with pytest.raises(RelayKilled):
             await dying.relay_once()
@@ -92,7 +94,9 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
 
         # The restarted relay finds the commit still unpublished and publishes it again.
         assert len(await gateway.store.unpublished(10)) == 1
-        restarted = OutboxRelay(gateway.store, gateway.bus.publish_events, gateway.relay._lease)
+        restarted = OutboxRelay(
+            gateway.store, gateway.bus.publish_events, gateway.relay._lease, route=gateway.bus.route
+        )
         assert await restarted.relay_once() == 1
         assert await gateway.store.unpublished(10) == []  # a sweep's marks land before it ends
 
@@ -103,6 +107,18 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         assert await consumer.db["processed_messages"].count_documents({}) == 1
     finally:
         await consumer.stop()
+
+
+def unswept_relay(gateway: ServiceRuntime, publish: Publish) -> OutboxRelay:
+    """A relay of the gateway's appends to ``publish`` that never sweeps by itself."""
+    return OutboxRelay(
+        gateway.store,
+        publish,
+        gateway.relay._lease,
+        route=gateway.bus.route,
+        sweep_seconds=3600,
+        grace_seconds=3600,
+    )
 
 
 async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
@@ -117,9 +133,7 @@ async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
         published.extend(event.message_id for event in events)
 
     for spins in range(8):
-        relay = OutboxRelay(
-            gateway.store, publish, gateway.relay._lease, sweep_seconds=3600, grace_seconds=3600
-        )
+        relay = unswept_relay(gateway, publish)
         running = asyncio.create_task(relay.run())
         await asyncio.sleep(0.3)  # past its first sweep, the relay waits for a commit
         await gateway.store.append(f"user-s{spins}", 0, [user_registered(spins)])
@@ -141,9 +155,7 @@ async def test_an_event_no_process_hears_leaves_the_outbox_without_being_publish
     async def publish(events: Sequence[Envelope]) -> None:
         published.extend(event.type for event in events)
 
-    relay = OutboxRelay(
-        gateway.store, publish, gateway.relay._lease, sweep_seconds=3600, grace_seconds=3600
-    )
+    relay = unswept_relay(gateway, publish)
     heard = await gateway.store.append("user-heard", 0, [user_registered(7)])
     kept = await gateway.store.append(
         "account-kept", 0, [Envelope.wrap(AccountOpened(user_id="kept"))]
