@@ -21,6 +21,12 @@ RABBITMQ_MANAGEMENT_PORT="${LIVEVOTE_RABBITMQ_MANAGEMENT_PORT:-15672}"
 # Its Prometheus endpoint: queue depths per queue, as the dead-letter alert reads them.
 RABBITMQ_PROMETHEUS_PORT="${LIVEVOTE_RABBITMQ_PROMETHEUS_PORT:-15692}"
 MONGODB_PORT="${LIVEVOTE_MONGODB_PORT:-27017}"
+# When SQLite makes a commit durable. In WAL mode, "normal" syncs the log at each
+# checkpoint instead of at every commit: a commit survives the crash of any process
+# (FerretDB's included) and may be lost only with the machine's power, which is
+# MongoDB's own default (w:1 acknowledges before its journal's next sync, 100 ms at
+# most). "full" syncs each command, and then a sync is most of a small write's cost.
+FERRETDB_SYNCHRONOUS="${LIVEVOTE_FERRETDB_SYNCHRONOUS:-normal}"
 # FerretDB's own metrics (commands served, by name), for the bench.
 FERRETDB_METRICS_PORT="${LIVEVOTE_FERRETDB_METRICS_PORT:-8088}"
 STRIPE_MOCK_PORT="${LIVEVOTE_STRIPE_MOCK_PORT:-12111}"
@@ -205,7 +211,7 @@ start_ferretdb() {
   if port_open "$MONGODB_PORT"; then log "a MongoDB-wire server already answers on $MONGODB_PORT"; return; fi
   mkdir -p "$STATE/ferretdb/data" "$STATE/run"
   log "starting FerretDB on 127.0.0.1:$MONGODB_PORT"
-  nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/" \
+  nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$STATE/ferretdb/data/?_pragma=synchronous($FERRETDB_SYNCHRONOUS)" \
     --state-dir="$STATE/ferretdb" --listen-addr="127.0.0.1:$MONGODB_PORT" \
     --debug-addr="127.0.0.1:$FERRETDB_METRICS_PORT" --telemetry=disable --log-level=WARN \
     >"$STATE/ferretdb/ferretdb.log" 2>&1 &
