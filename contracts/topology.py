@@ -144,6 +144,14 @@ UNPUBLISHED_EVENTS: Final[tuple[str, ...]] = (
 )
 
 
+# Events no request waits for: a paid vote's debit or release, which follows the voter's
+# answer. The relay may hold them a moment (RuntimeSettings.relay_linger_seconds) so that
+# more of them go in one message, and the wallet decides on them as one piece of work.
+UNHURRIED_EVENTS: Final[frozenset[str]] = frozenset(
+    ("voting.vote_cast.paid", "voting.vote_rejected")
+)
+
+
 # Events published though no service's queue takes them: heard only by the broadcast
 # queues of the processes running at the time, or published by a version that still
 # publishes those above. The exchange ``unheard`` takes them and, having no queue, drops

@@ -28,7 +28,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import Envelope
-from contracts.topology import UNPUBLISHED_EVENTS
+from contracts.topology import UNHURRIED_EVENTS, UNPUBLISHED_EVENTS
 from eventing.logs import get_logger
 from eventing.metrics import OUTBOX_WAITING
 from eventing.store import Commit, EventStore
@@ -79,6 +79,12 @@ class OutboxRelay:
     append order as soon as they are committed, then marked. A process that dies in
     between leaves commits unpublished: the replica holding the lease sweeps the store
     for commits older than ``grace_seconds`` every ``sweep_seconds`` and publishes them.
+
+    A commit whose events no request waits for (``UNHURRIED_EVENTS``: a paid vote's debit)
+    waits up to ``linger_seconds`` for others like it, so that they go as one message and
+    their consumer decides on them together: they all go once the first has waited that
+    long, or at once, ahead of it, when a commit of one of their streams comes that does
+    not wait (a stream's events go out in its order).
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class OutboxRelay:
         batch_size: int = 500,
         sweep_seconds: float = 5.0,
         grace_seconds: float = 2.0,
+        linger_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._publish = publish
@@ -100,6 +107,10 @@ class OutboxRelay:
         self._sweep_seconds = sweep_seconds
         self._grace = timedelta(seconds=grace_seconds)
         self._appended: deque[Commit] = deque()
+        self._linger = linger_seconds
+        self._unhurried: list[Commit] = []
+        self._unhurried_streams: set[str] = set()
+        self._unhurried_due: float | None = None
         self._wake = asyncio.Event()
         self._project: Project | None = None
         store.on_commit(self._queue)
@@ -117,8 +128,24 @@ class OutboxRelay:
 
     def _queue(self, commit: Commit) -> None:
         OUTBOX_WAITING.inc()
+        if self._linger and _unhurried(commit):
+            if not self._unhurried:
+                self._unhurried_due = asyncio.get_running_loop().time() + self._linger
+                self._wake.set()  # the relay's next wait ends when these are due
+            self._unhurried.append(commit)
+            self._unhurried_streams.add(commit.stream)
+            return
+        if commit.stream in self._unhurried_streams:
+            self._release_unhurried()
         self._appended.append(commit)
         self._wake.set()
+
+    def _release_unhurried(self) -> None:
+        """The commits lingering join the line, ahead of whatever comes next."""
+        self._appended.extend(self._unhurried)
+        self._unhurried.clear()
+        self._unhurried_streams.clear()
+        self._unhurried_due = None
 
     async def publish_appended(self) -> int:
         """Publish one batch of this process's own commits; returns how many."""
@@ -179,6 +206,7 @@ class OutboxRelay:
 
     async def flush(self) -> None:
         """Publish everything this process has appended (before it stops)."""
+        self._release_unhurried()
         while self._appended:
             await self.publish_appended()
         await self._store.marks_landed()
@@ -190,6 +218,8 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                if self._unhurried_due is not None and loop.time() >= self._unhurried_due:
+                    self._release_unhurried()
                 try:
                     if self._appended:
                         await self.publish_appended()
@@ -208,10 +238,11 @@ class OutboxRelay:
                 if self._appended:
                     continue
                 self._wake.clear()
+                wake_at = min(next_sweep, self._unhurried_due or next_sweep)
                 # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancel
                 # that arrives as the wake-up does, and the stopping process waits forever.
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(next_sweep - loop.time(), 0)):
+                    async with asyncio.timeout(max(wake_at - loop.time(), 0)):
                         await self._wake.wait()
         finally:
             with contextlib.suppress(Exception):
@@ -222,6 +253,12 @@ def _heard(event: Envelope) -> bool:
     """Whether the event is published: public, and some process hears it."""
     routing_key = event.routing_key
     return bool(routing_key) and routing_key not in UNPUBLISHED_EVENTS
+
+
+def _unhurried(commit: Commit) -> bool:
+    """Whether the commit publishes events and no request waits for any of them."""
+    heard = [event.routing_key for event in commit.events if _heard(event)]
+    return bool(heard) and all(key in UNHURRIED_EVENTS for key in heard)
 
 
 def _by_stream(commits: list[Commit]) -> list[list[Commit]]:

@@ -52,6 +52,7 @@ class ServiceRuntime:
             batch_size=self.settings.relay_batch_size,
             sweep_seconds=self.settings.relay_sweep_seconds,
             grace_seconds=self.settings.relay_grace_seconds,
+            linger_seconds=self.settings.relay_linger_seconds,
             route=self.bus.route,
         )
         self.saga_slot = Slot(

@@ -38,6 +38,11 @@ class RuntimeSettings(BaseSettings):
     relay_sweep_seconds: float = Field(default=5.0, gt=0)
     relay_grace_seconds: float = Field(default=2.0, ge=0)
     relay_lease_seconds: float = Field(default=10.0, gt=0)
+    # How long the relay may hold an event no request waits for
+    # (contracts.topology.UNHURRIED_EVENTS) to send it with others of its kind: each
+    # message and each append costs every process on its way the same whatever it holds.
+    # Well under the grace, or the sweep would publish them as well.
+    relay_linger_seconds: float = Field(default=0.2, ge=0, le=1.0)
     # The paid-vote saga's queues per service (contracts.topology.SAGA_SUBSCRIPTIONS): a
     # voter's steps all go to one of them, and each process prefers one (its slot, a
     # lease held for `saga_slot_seconds` and renewed), so set it to the number of voting
