@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,6 +132,28 @@ def _named(prefix: str) -> list[psutil.Process]:
         for process in psutil.process_iter(["name"])
         if (process.info["name"] or "").startswith(prefix)
     ]
+
+
+def store_described(settings: RuntimeSettings) -> str:
+    """What the store is and when it makes a write durable, read from its command line:
+    the same code runs twice as fast for the peer on a store syncing every command
+    (README, FerretDB locally), so a run says which one it measured."""
+    for watched in stack(settings, broker=False):
+        if watched.group == "ferretdb":
+            with contextlib.suppress(psutil.Error):
+                return ferretdb_described(psutil.Process(watched.pid).cmdline())
+    return "a MongoDB-wire server"
+
+
+def ferretdb_described(command: Sequence[str]) -> str:
+    """FerretDB's backend, and for SQLite its ``synchronous`` setting, from its arguments."""
+    options = dict(arg.removeprefix("--").partition("=")[::2] for arg in command[1:])
+    handler = options.get("handler", "?")
+    if handler != "sqlite":
+        return f"FerretDB, {handler} backend"
+    found = re.search(r"synchronous\((\w+)\)", options.get("sqlite-url", ""))
+    synchronous = found.group(1).lower() if found else "full (SQLite's default)"
+    return f"FerretDB, SQLite backend, synchronous={synchronous}"
 
 
 def store_commands() -> dict[str, float]:

@@ -17,6 +17,7 @@ from bench.ceilings import Ceiling, StoreCeiling, broker_ceiling, store_ceiling
 from bench.fixtures import close_voting, login, new_user, open_voting
 from bench.livevote_runs import Livevote
 from bench.load import Run, User
+from bench.meter import store_described
 from bench.options import Options, parse_options
 from bench.peer_runs import Peer, PeerProcess
 from bench.profiling import profile, report_profiles
@@ -174,7 +175,8 @@ class Bench:
         )
         print("÷ ceiling = accepted votes/s (201 + 202) divided by the ceiling's messages/s")
         print(
-            f"store (the MongoDB-wire server, {options.concurrencies[0]} inserts in flight): "
+            f"store ({store_described(self.settings)}; {options.concurrencies[0]} inserts in "
+            "flight): "
             f"{store.rate:,.0f} commit inserts/s one per command, median "
             f"{store.median_ms:.1f} ms each; {store.grouped_rate:,.0f}/s grouped as the "
             f"event store writes them ({store.inserts:,} each way)"
