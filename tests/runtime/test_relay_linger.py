@@ -4,6 +4,7 @@ together, and never lets that reorder a stream or lose one at a stop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -42,8 +43,14 @@ async def own_relay(gateway: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
     yield gateway
 
 
-def lingering_relay(gateway: ServiceRuntime, messages: Messages, linger: float) -> OutboxRelay:
-    return OutboxRelay(
+@contextlib.asynccontextmanager
+async def lingering_relay(
+    gateway: ServiceRuntime, linger: float
+) -> AsyncIterator[tuple[OutboxRelay, Messages]]:
+    """A relay of the gateway's appends running, as in a service, until the block ends,
+    and the messages it sends."""
+    messages = Messages()
+    relay = OutboxRelay(
         gateway.store,
         messages.publish,
         gateway.relay._lease,
@@ -52,6 +59,12 @@ def lingering_relay(gateway: ServiceRuntime, messages: Messages, linger: float) 
         grace_seconds=FOREVER,
         linger_seconds=linger,
     )
+    running = asyncio.create_task(relay.run())
+    try:
+        yield relay, messages
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 def cast(user_id: str) -> Envelope:
@@ -69,10 +82,7 @@ def same_shard_voters(count: int, shards: int) -> list[str]:
 async def test_debits_wait_to_go_as_one_message_while_other_events_go_at_once(
     own_relay: ServiceRuntime,
 ) -> None:
-    messages = Messages()
-    relay = lingering_relay(own_relay, messages, FOREVER)
-    running = asyncio.create_task(relay.run())
-    try:
+    async with lingering_relay(own_relay, FOREVER) as (relay, messages):
         voters = same_shard_voters(3, own_relay.settings.saga_shards)
         assert cast(voters[0]).routing_key in UNHURRIED_EVENTS
         for voter in voters:
@@ -80,9 +90,6 @@ async def test_debits_wait_to_go_as_one_message_while_other_events_go_at_once(
         await own_relay.store.append("user-after", 0, [Envelope.wrap(registered("after"))])
         # Appended last, published: the debits before it were handled, and wait.
         await eventually(lambda: messages.types() == ["gateway.UserRegistered"])
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
     await relay.flush()  # a stopping process sends what waits
     assert messages.sent[1:] == [["voting.VoteCast"] * 3]
@@ -93,15 +100,9 @@ async def test_debits_wait_to_go_as_one_message_while_other_events_go_at_once(
 async def test_a_waiting_event_goes_when_it_has_waited_its_time(
     own_relay: ServiceRuntime,
 ) -> None:
-    messages = Messages()
-    relay = lingering_relay(own_relay, messages, 0.05)
-    running = asyncio.create_task(relay.run())
-    try:
+    async with lingering_relay(own_relay, 0.05) as (_, messages):
         await own_relay.store.append("vote-due", 1, [cast("due")])
         await eventually(lambda: messages.types() == ["voting.VoteCast"])
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_an_event_that_does_not_wait_takes_its_streams_waiting_events_ahead_of_it(
@@ -109,16 +110,10 @@ async def test_an_event_that_does_not_wait_takes_its_streams_waiting_events_ahea
 ) -> None:
     # A paid vote rejected, and the voter's next request on the same stream: the wallet
     # must hear the release before the new request.
-    messages = Messages()
-    relay = lingering_relay(own_relay, messages, FOREVER)
-    running = asyncio.create_task(relay.run())
-    try:
+    async with lingering_relay(own_relay, FOREVER) as (_, messages):
         rejected = VoteRejected(vote_id="v1", voting_id="t", user_id="u", reason="VOTING_CLOSED")
         again = VoteRequested(vote_id="v2", voting_id="t", user_id="u", option_id="a", cost=1)
         await own_relay.store.append("vote-again", 1, [Envelope.wrap(rejected)])
         await own_relay.store.append("vote-again", 2, [Envelope.wrap(again)])
         await eventually(lambda: len(messages.types()) == 2)
         assert messages.types() == ["voting.VoteRejected", "voting.VoteRequested"]
-    finally:
-        running.cancel()
-        await asyncio.gather(running, return_exceptions=True)
