@@ -25,6 +25,7 @@ from contracts import Envelope
 from contracts.gateway import UserRegistered
 from contracts.voting import VotingOption, VotingScheduled
 from eventing.outbox import ONLY_COMMITS
+from eventing.relay import OutboxRelay, Publish
 from eventing.rpc import BATCH_OF_ENVELOPES, BATCH_TYPE
 from eventing.service import ServiceRuntime
 from eventing.store import COMMITS
@@ -200,3 +201,25 @@ class SentCommands(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
+
+
+async def stop_relay(runtime: ServiceRuntime) -> None:
+    """Stop the runtime's own relay, so that what it appends waits for a test's relay."""
+    assert runtime._relay_task is not None
+    runtime._relay_task.cancel()
+    await asyncio.gather(runtime._relay_task, return_exceptions=True)
+
+
+def unswept_relay(
+    runtime: ServiceRuntime, publish: Publish, *, linger_seconds: float = 0.0
+) -> OutboxRelay:
+    """A relay of the runtime's appends to ``publish`` that never sweeps by itself."""
+    return OutboxRelay(
+        runtime.store,
+        publish,
+        runtime.relay._lease,
+        route=runtime.bus.route,
+        sweep_seconds=3600,
+        grace_seconds=3600,
+        linger_seconds=linger_seconds,
+    )

@@ -15,11 +15,11 @@ from contracts.gateway import UserRegistered
 from contracts.topology import UNPUBLISHED_EVENTS
 from contracts.wallet import AccountOpened
 from eventing.dedupe import ProcessedMessages
-from eventing.relay import OutboxRelay, Publish
+from eventing.relay import OutboxRelay
 from eventing.service import ServiceRuntime
 from eventing.settings import RuntimeSettings
 from tests.conftest import Servers
-from tests.support import eventually, registered
+from tests.support import eventually, registered, stop_relay, unswept_relay
 
 
 def user_registered(n: int) -> Envelope:
@@ -76,9 +76,7 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
     consumer, recorder = await start_consumer(settings)
     try:
         # Stop the running relay so the test owns the publish/mark sequence.
-        assert gateway._relay_task is not None
-        gateway._relay_task.cancel()
-        await asyncio.gather(gateway._relay_task, return_exceptions=True)
+        await stop_relay(gateway)
         await gateway.store.append("user-u1", 0, [user_registered(1)])
 
         def killed(*_: Any, **__: Any) -> None:
@@ -109,18 +107,6 @@ async def test_relay_killed_between_publish_and_mark_redelivers_and_consumer_app
         await consumer.stop()
 
 
-def unswept_relay(gateway: ServiceRuntime, publish: Publish) -> OutboxRelay:
-    """A relay of the gateway's appends to ``publish`` that never sweeps by itself."""
-    return OutboxRelay(
-        gateway.store,
-        publish,
-        gateway.relay._lease,
-        route=gateway.bus.route,
-        sweep_seconds=3600,
-        grace_seconds=3600,
-    )
-
-
 async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
     gateway: ServiceRuntime,
 ) -> None:
@@ -147,9 +133,7 @@ async def test_a_relay_cancelled_just_as_a_commit_arrives_still_stops(
 async def test_an_event_no_process_hears_leaves_the_outbox_without_being_published(
     gateway: ServiceRuntime,
 ) -> None:
-    assert gateway._relay_task is not None
-    gateway._relay_task.cancel()
-    await asyncio.gather(gateway._relay_task, return_exceptions=True)
+    await stop_relay(gateway)
     published: list[str] = []
 
     async def publish(events: Sequence[Envelope]) -> None:

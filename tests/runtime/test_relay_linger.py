@@ -14,7 +14,7 @@ from contracts.topology import UNHURRIED_EVENTS, saga_shard
 from contracts.voting import VoteCast, VoteRejected, VoteRequested
 from eventing.relay import OutboxRelay
 from eventing.service import ServiceRuntime
-from tests.support import eventually, registered
+from tests.support import eventually, registered, stop_relay, unswept_relay
 
 # Longer than any test: a lingering event goes only when something else sends it.
 FOREVER = 3600.0
@@ -37,9 +37,7 @@ class Messages:
 async def own_relay(gateway: ServiceRuntime) -> AsyncIterator[ServiceRuntime]:
     """The gateway's runtime with its own relay stopped, for a test's relay to publish
     what it appends."""
-    assert gateway._relay_task is not None
-    gateway._relay_task.cancel()
-    await asyncio.gather(gateway._relay_task, return_exceptions=True)
+    await stop_relay(gateway)
     yield gateway
 
 
@@ -50,15 +48,7 @@ async def lingering_relay(
     """A relay of the gateway's appends running, as in a service, until the block ends,
     and the messages it sends."""
     messages = Messages()
-    relay = OutboxRelay(
-        gateway.store,
-        messages.publish,
-        gateway.relay._lease,
-        route=gateway.bus.route,
-        sweep_seconds=FOREVER,
-        grace_seconds=FOREVER,
-        linger_seconds=linger,
-    )
+    relay = unswept_relay(gateway, messages.publish, linger_seconds=linger)
     running = asyncio.create_task(relay.run())
     try:
         yield relay, messages
